@@ -1,0 +1,141 @@
+"""Build channel layers from ``settings.CHANNEL_LAYERS``, one per alias."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.exceptions import InvalidChannelLayerError
+from channels.layers.protocols import ChannelLayer, FullChannelLayer
+
+__all__ = ["ChannelLayerManager", "channel_layers", "get_channel_layer"]
+
+_EXAMPLE_BACKEND = "channels.layers.InMemoryChannelLayer"
+
+
+class ChannelLayerManager:
+    """Build the layers named in ``settings.CHANNEL_LAYERS`` on first use and cache them.
+
+    The cache empties when the setting changes (``override_settings`` in tests).
+    """
+
+    def __init__(self) -> None:
+        self.backends: dict[str, FullChannelLayer] = {}
+        setting_changed.connect(self._reset_backends)
+
+    def _reset_backends(self, setting: str, **kwargs: object) -> None:
+        if setting == "CHANNEL_LAYERS":
+            self.backends = {}
+
+    @property
+    def configs(self) -> Mapping[str, Mapping[str, Any]]:
+        """The CHANNEL_LAYERS setting: alias -> BACKEND, CONFIG, TEST_CONFIG."""
+        # Values are whatever each backend's constructor takes, hence Any.
+        configs: Mapping[str, Mapping[str, Any]] = getattr(settings, "CHANNEL_LAYERS", {})
+        return configs
+
+    def make_backend(self, name: str) -> FullChannelLayer:
+        """Build a new layer for alias ``name`` from its CONFIG."""
+        config = self.configs[name].get("CONFIG", {})
+        return self._make_backend(name, config)
+
+    def make_test_backend(self, name: str) -> FullChannelLayer:
+        """Build a new layer for alias ``name`` from its TEST_CONFIG."""
+        try:
+            config = self.configs[name]["TEST_CONFIG"]
+        except KeyError:
+            raise InvalidChannelLayerError(
+                f"CHANNEL_LAYERS[{name!r}] has no TEST_CONFIG: add one with the "
+                "keyword arguments for the backend in tests"
+            ) from None
+        return self._make_backend(name, config)
+
+    def _make_backend(self, name: str, config: object) -> FullChannelLayer:
+        entry = self.configs[name]
+        if "ROUTING" in entry:
+            raise InvalidChannelLayerError(
+                f"CHANNEL_LAYERS[{name!r}] has a ROUTING key, which Channels 2 and "
+                "later no longer read: remove it and route with ProtocolTypeRouter "
+                "in ASGI_APPLICATION"
+            )
+        if "BACKEND" not in entry:
+            raise InvalidChannelLayerError(
+                f"CHANNEL_LAYERS[{name!r}] has no BACKEND: set it to the dotted path "
+                f"of a channel layer class, such as {_EXAMPLE_BACKEND!r}"
+            )
+        backend_path = entry["BACKEND"]
+        backend_class = _import_backend(name, backend_path)
+        if not isinstance(config, Mapping):
+            raise InvalidChannelLayerError(
+                f"CHANNEL_LAYERS[{name!r}] CONFIG must be a dict of keyword arguments "
+                f"for {backend_path}; got {config!r}"
+            )
+        layer = backend_class(**config)
+        if not isinstance(layer, ChannelLayer):
+            raise InvalidChannelLayerError(
+                f"CHANNEL_LAYERS[{name!r}] BACKEND {backend_path!r} is not a channel "
+                "layer: it must provide extensions, send, receive and new_channel "
+                "(subclass channels.layers.BaseChannelLayer)"
+            )
+        # BaseChannelLayer subclasses have every method; a structural layer
+        # lacking an extension fails when that method is called, as upstream.
+        full: FullChannelLayer = layer  # type: ignore[assignment]  # see comment above
+        return full
+
+    def __getitem__(self, key: str) -> FullChannelLayer:
+        if key not in self.backends:
+            self.backends[key] = self.make_backend(key)
+        return self.backends[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.configs
+
+    def set(self, key: str, layer: FullChannelLayer) -> FullChannelLayer | None:
+        """Use ``layer`` for alias ``key`` (in tests); return the layer it replaced."""
+        old = self.backends.get(key)
+        self.backends[key] = layer
+        return old
+
+
+def _import_backend(alias: str, path: object) -> type[Any]:
+    # The class's constructor takes the CONFIG keys, which are only known at
+    # run time, so the class is typed type[Any].
+    if not isinstance(path, str) or "." not in path:
+        raise InvalidChannelLayerError(
+            f"CHANNEL_LAYERS[{alias!r}] BACKEND must be a dotted path to a class, "
+            f"such as {_EXAMPLE_BACKEND!r}; got {path!r}"
+        )
+    module_path, _, class_name = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_path)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if module_path != missing and not module_path.startswith(missing + "."):
+            raise  # the backend's own module failed to import something
+        raise InvalidChannelLayerError(
+            f"cannot import BACKEND {path!r} for CHANNEL_LAYERS[{alias!r}]: "
+            f"there is no module {missing!r}"
+        ) from exc
+    backend = getattr(module, class_name, None)
+    if not isinstance(backend, type):
+        raise InvalidChannelLayerError(
+            f"cannot import BACKEND {path!r} for CHANNEL_LAYERS[{alias!r}]: "
+            f"module {module_path!r} has no class {class_name!r}"
+        )
+    return backend
+
+
+def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> FullChannelLayer | None:
+    """Return the layer for ``alias``, or None when CHANNEL_LAYERS does not name it."""
+    if alias not in channel_layers:
+        return None
+    return channel_layers[alias]
+
+
+#: The process-wide manager behind get_channel_layer().
+channel_layers = ChannelLayerManager()
