@@ -40,15 +40,15 @@ class InvalidChannelLayerError(ValueError):
     """The channel layer configuration is missing or wrong."""
 
 
-class AcceptConnection(Exception):  # noqa: N818 - the upstream name
+class AcceptConnection(Exception):
     """Raised in a websocket connect handler to accept the connection."""
 
 
-class DenyConnection(Exception):  # noqa: N818 - the upstream name
+class DenyConnection(Exception):
     """Raised in a websocket connect handler to refuse the connection."""
 
 
-class ChannelFull(Exception):  # noqa: N818 - the upstream name
+class ChannelFull(Exception):
     """A message could not be sent because the channel is at its capacity.
 
     ``channel`` names the full channel and ``capacity`` its limit, when known.
@@ -65,7 +65,7 @@ class ChannelFull(Exception):  # noqa: N818 - the upstream name
             super().__init__(f"channel {channel!r} is full: it holds {capacity} messages")
 
 
-class MessageTooLarge(Exception):  # noqa: N818 - the upstream name
+class MessageTooLarge(Exception):
     """A message is larger than the channel layer accepts.
 
     ``size`` is the message's size in bytes and ``limit`` the largest allowed.
@@ -82,5 +82,5 @@ class MessageTooLarge(Exception):  # noqa: N818 - the upstream name
             )
 
 
-class StopConsumer(Exception):  # noqa: N818 - the upstream name
+class StopConsumer(Exception):
     """Raised by a handler to stop the consumer; not an error."""
