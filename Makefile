@@ -5,14 +5,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Upstream channels and channels-redis, for interop tests and benchmarks only.
+UPSTREAM := .venv-upstream
+UPSTREAM_STAMP := $(UPSTREAM)/.installed-stamp
 
-.PHONY: test check lint typecheck pytest matrix demo bench clean
+.PHONY: test check lint typecheck pytest matrix upstream demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(UPSTREAM_STAMP):
+	test -x $(UPSTREAM)/bin/python || $(PYTHON) -m venv $(UPSTREAM)
+	$(UPSTREAM)/bin/python -m pip install --quiet 'channels>=4.3,<4.4' 'channels-redis>=4.3,<4.4' 'Django>=5.2,<6' 'uvicorn[standard]' websockets
+	touch $(UPSTREAM_STAMP)
+
+upstream: $(UPSTREAM_STAMP)
 
 ## make test: lint, type check, the whole suite, then the Django matrix.
 test: check matrix
@@ -28,12 +38,12 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pyright
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(UPSTREAM_STAMP)
 	$(BIN)/pytest
 
 ## The suite on Django 4.2 LTS (Python 3.11) and the newest Django 6 (Python 3.12+).
-matrix: $(STAMP)
+matrix: $(STAMP) $(UPSTREAM_STAMP)
 	$(BIN)/nox --reuse-existing-virtualenvs
 
 clean:
-	rm -rf $(VENV) .nox .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(UPSTREAM) .nox .mypy_cache .pytest_cache .ruff_cache
