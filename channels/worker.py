@@ -1,0 +1,203 @@
+"""Worker: run an application on the messages of named channel-layer channels.
+
+``manage.py runworker`` runs one. Each channel gets one long-lived application
+instance with the scope ``{"type": "channel", "channel": name}``; the messages
+that arrive on the channel are what that instance's ``receive()`` returns, in
+order. ``ChannelNameRouter`` picks an application per channel name.
+
+On SIGINT or SIGTERM the worker stops taking messages from the layer, lets
+each instance finish the messages it has already been handed, cancels the
+instances, closes the layer and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Iterable, Sequence
+from types import FrameType
+
+from channels.layers.protocols import ChannelLayer, ClosableChannelLayer
+from channels.types import ASGIApplication, Event, ReceivedEvent
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("channels.worker")
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Instance:
+    """One channel's application instance, its inbox, and whether it waits for more."""
+
+    __slots__ = ("channel", "idle", "inbox", "task")
+
+    def __init__(self, application: ASGIApplication, channel: str) -> None:
+        self.channel = channel
+        self.inbox: asyncio.Queue[ReceivedEvent] = asyncio.Queue()
+        # Set while the application waits in receive() with nothing queued:
+        # then it has finished every message it was handed.
+        self.idle = asyncio.Event()
+        self.task = asyncio.create_task(self._run(application))
+
+    async def _run(self, application: ASGIApplication) -> None:
+        await application({"type": "channel", "channel": self.channel}, self.receive, self.send)
+
+    def deliver(self, message: ReceivedEvent) -> None:
+        """Queue ``message`` for the application."""
+        self.inbox.put_nowait(message)
+        self.idle.clear()
+
+    async def receive(self) -> ReceivedEvent:
+        """Return the next message: the application's ``receive`` callable."""
+        if self.inbox.empty():
+            self.idle.set()
+        return await self.inbox.get()
+
+    async def send(self, event: Event) -> None:
+        """Refuse the event: the application's ``send`` callable."""
+        raise RuntimeError(
+            "an application run by a worker cannot send events: worker messages "
+            "have no client to answer; send to a channel layer instead; got "
+            f"{dict(event)!r} on channel {self.channel!r}"
+        )
+
+
+class Worker:
+    """Consume ``channels`` from ``channel_layer`` through ``application``.
+
+    ``channel_layer`` may be None only so that ``get_channel_layer()`` can be
+    passed straight in: None raises ValueError.
+    """
+
+    def __init__(
+        self,
+        application: ASGIApplication,
+        channels: Iterable[str],
+        channel_layer: ChannelLayer | None,
+    ) -> None:
+        if channel_layer is None:
+            raise ValueError(
+                "Worker needs a channel layer: got None, which get_channel_layer() "
+                "returns when CHANNEL_LAYERS does not name the alias"
+            )
+        if isinstance(channels, str):
+            raise TypeError(
+                f"channels must be a list of channel names, not a str; got {channels!r}"
+            )
+        names = list(channels)
+        if not names:
+            raise ValueError("Worker needs at least one channel to listen on; got none")
+        self.application = application
+        self.channels: Sequence[str] = names
+        self.channel_layer = channel_layer
+        self._instances: dict[str, _Instance] = {}
+
+    def run(self, on_ready: Callable[[], object] | None = None) -> None:
+        """Serve until SIGINT or SIGTERM, then stop cleanly; call ``on_ready`` once serving.
+
+        Call it from the main thread: it installs signal handlers, and
+        restores the previous ones when it returns.
+        """
+        asyncio.run(self._serve_until_signalled(on_ready))
+
+    async def _serve_until_signalled(self, on_ready: Callable[[], object] | None) -> None:
+        loop = asyncio.get_running_loop()
+        shutdown = asyncio.Event()
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            loop.call_soon_threadsafe(shutdown.set)
+
+        # signal.signal rather than loop.add_signal_handler: it works on every
+        # platform, and the handler only hands the request to the loop.
+        previous = {signum: signal.signal(signum, stop) for signum in _STOP_SIGNALS}
+        try:
+            if on_ready is not None:
+                on_ready()
+            await self.handle(shutdown)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    async def handle(self, shutdown: asyncio.Event | None = None) -> None:
+        """Consume the channels until ``shutdown`` is set (or forever), then stop cleanly.
+
+        Stopping finishes the messages already handed to the application,
+        cancels its instances and closes the layer. An error receiving from
+        the layer, or a message without a ``type``, stops the worker at once
+        and is raised here.
+        """
+        stop = shutdown if shutdown is not None else asyncio.Event()
+        listeners = [
+            asyncio.create_task(self.listener(channel), name=f"worker listener {channel}")
+            for channel in self.channels
+        ]
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            try:
+                await asyncio.wait([stopping, *listeners], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                await _cancel_and_wait([stopping, *listeners])
+            # Read every listener's outcome, so none is logged as never retrieved.
+            errors = [task.exception() for task in listeners if not task.cancelled()]
+            for error in errors:
+                if error is not None:
+                    raise error
+            for instance in list(self._instances.values()):
+                await instance.idle.wait()
+        finally:
+            await self._stop_instances()
+            if isinstance(self.channel_layer, ClosableChannelLayer):
+                await self.channel_layer.close()
+
+    async def listener(self, channel: str) -> None:
+        """Hand every message on ``channel`` to its application instance, forever."""
+        while True:
+            message = await self.channel_layer.receive(channel)
+            if not message.get("type"):
+                raise ValueError(
+                    f"worker received a message without a 'type' on channel {channel!r}: "
+                    f"worker messages need a 'type' naming their handler; got {message!r}"
+                )
+            instance = self._instances.get(channel)
+            if instance is None or instance.task.done():
+                instance = self._start(channel)
+            instance.deliver(message)
+
+    def _start(self, channel: str) -> _Instance:
+        instance = _Instance(self.application, channel)
+        self._instances[channel] = instance
+        instance.task.add_done_callback(lambda _: self._finished(instance))
+        return instance
+
+    def _finished(self, instance: _Instance) -> None:
+        """Forget an instance that ended; log its exception and any messages it left."""
+        instance.idle.set()
+        if self._instances.get(instance.channel) is instance:
+            del self._instances[instance.channel]
+        if instance.task.cancelled():
+            return
+        error = instance.task.exception()
+        if error is not None:
+            logger.error(
+                "Exception inside application for channel %r", instance.channel, exc_info=error
+            )
+        if not instance.inbox.empty():
+            logger.warning(
+                "application for channel %r ended with %d unhandled message(s), which are dropped",
+                instance.channel,
+                instance.inbox.qsize(),
+            )
+
+    async def _stop_instances(self) -> None:
+        instances = list(self._instances.values())
+        await _cancel_and_wait([instance.task for instance in instances])
+
+
+async def _cancel_and_wait(tasks: Sequence[asyncio.Task[object]]) -> None:
+    """Cancel ``tasks`` and wait until all have ended, whatever the outcome."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
