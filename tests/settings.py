@@ -38,6 +38,8 @@ INSTALLED_APPS = [
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "tests.urls"
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [_BASE / "static"]
+ASGI_APPLICATION = "tests.live_app.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _POSTGRES: dict[str, object] = {

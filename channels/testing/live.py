@@ -45,9 +45,9 @@ class ChannelsLiveServerTestCase(TransactionTestCase):
     startup_timeout: ClassVar[float] = 10.0
     ProtocolServerProcess: ClassVar[type[DaphneProcess]] = DaphneProcess
 
-    _server_process: DaphneProcess
-    _port: int
-    _live_server_modified_settings: modify_settings
+    _server_process: ClassVar[DaphneProcess]
+    _port: ClassVar[int]
+    _live_server_modified_settings: ClassVar[modify_settings]
 
     @property
     def live_server_url(self) -> str:
@@ -59,7 +59,9 @@ class ChannelsLiveServerTestCase(TransactionTestCase):
         """The server's websocket address, such as ``ws://localhost:40123``."""
         return f"ws://{self.host}:{self._port}"
 
-    def _pre_setup(self) -> None:
+    @classmethod
+    def setUpClass(cls) -> None:
+        """Start one server for the whole class, after the test database exists."""
         for connection in connections.all():
             if isinstance(connection, SQLiteDatabaseWrapper) and connection.is_in_memory_db():
                 raise ImproperlyConfigured(
@@ -67,35 +69,38 @@ class ChannelsLiveServerTestCase(TransactionTestCase):
                     "the server runs in another process; set DATABASES[...]['TEST']['NAME'] "
                     "to a file"
                 )
-        super()._pre_setup()  # type: ignore[misc]  # django-stubs omit this hook
-        self._live_server_modified_settings = modify_settings(ALLOWED_HOSTS={"append": self.host})
-        self._live_server_modified_settings.enable()
+        super().setUpClass()
+        cls._live_server_modified_settings = modify_settings(ALLOWED_HOSTS={"append": cls.host})
+        cls._live_server_modified_settings.enable()
         # The child inherits open sockets on fork: close ours first so the two
         # processes never share a database connection.
         connections.close_all()
-        serve_static = self.serve_static
+        serve_static = cls.serve_static
         get_application: Callable[[], ASGIApplication] = lambda: _make_application(serve_static)  # noqa: E731
-        self._server_process = self.ProtocolServerProcess(self.host, get_application)
+        cls._server_process = cls.ProtocolServerProcess(cls.host, get_application)
         with warnings.catch_warnings():
             # Python 3.12+ warns that forking a threaded process may deadlock;
             # the child only runs the server, which is what daphne supports.
             warnings.filterwarnings(
                 "ignore", "This process .* is multi-threaded", DeprecationWarning
             )
-            self._server_process.start()
-        if not self._server_process.ready.wait(self.startup_timeout):
-            self._stop_server()
+            cls._server_process.start()
+        if not cls._server_process.ready.wait(cls.startup_timeout):
+            cls._stop_server()
             raise RuntimeError(
-                f"the live daphne server did not start within {self.startup_timeout} seconds"
+                f"the live daphne server did not start within {cls.startup_timeout} seconds"
             )
-        self._port = self._server_process.port.value
+        cls._port = cls._server_process.port.value
 
-    def _stop_server(self) -> None:
-        self._server_process.terminate()
-        self._server_process.join(timeout=self.startup_timeout)
-        self._server_process.close()
-        self._live_server_modified_settings.disable()
+    @classmethod
+    def _stop_server(cls) -> None:
+        cls._server_process.terminate()
+        cls._server_process.join(timeout=cls.startup_timeout)
+        cls._server_process.close()
+        cls._live_server_modified_settings.disable()
 
-    def _post_teardown(self) -> None:
-        self._stop_server()
-        super()._post_teardown()  # type: ignore[misc]  # django-stubs omit this hook
+    @classmethod
+    def tearDownClass(cls) -> None:
+        """Stop the server."""
+        cls._stop_server()
+        super().tearDownClass()
