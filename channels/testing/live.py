@@ -8,9 +8,12 @@ test database and settings of the test run are the server's too.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
+from asgiref.sync import SyncToAsync
 from daphne.testing import DaphneProcess
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import ImproperlyConfigured
@@ -23,6 +26,16 @@ from channels.routing import get_default_application
 from channels.types import ASGIApplication
 
 __all__ = ["ChannelsLiveServerTestCase"]
+
+
+def _reset_thread_pools() -> None:
+    """Give asgiref fresh thread pools in the forked server process.
+
+    Threads do not survive fork: pools inherited from the test process count
+    worker threads that no longer exist, and work sent to them never runs.
+    """
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+    SyncToAsync.context_to_thread_executor = weakref.WeakKeyDictionary()
 
 
 def _make_application(serve_static: bool) -> ASGIApplication:
@@ -77,7 +90,9 @@ class ChannelsLiveServerTestCase(TransactionTestCase):
         connections.close_all()
         serve_static = cls.serve_static
         get_application: Callable[[], ASGIApplication] = lambda: _make_application(serve_static)  # noqa: E731
-        cls._server_process = cls.ProtocolServerProcess(cls.host, get_application)
+        cls._server_process = cls.ProtocolServerProcess(
+            cls.host, get_application, setup=_reset_thread_pools
+        )
         with warnings.catch_warnings():
             # Python 3.12+ warns that forking a threaded process may deadlock;
             # the child only runs the server, which is what daphne supports.
