@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
@@ -283,7 +284,8 @@ class TestRunworkerCommand:
         ):
             call_command("runworker", "tasks")
 
-    def test_a_missing_application_is_reported(self) -> None:
+    def test_a_missing_application_is_reported(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delattr(settings, "ASGI_APPLICATION")
         with pytest.raises(CommandError, match=r"^Cannot find ASGI_APPLICATION setting"):
             call_command("runworker", "tasks")
 
