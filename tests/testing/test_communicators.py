@@ -11,7 +11,6 @@ from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator as AsgirefCommunicator
 from django.db import connection
 
-import channels.testing
 from channels.db import database_sync_to_async
 from channels.testing import ApplicationCommunicator, HttpCommunicator, WebsocketCommunicator
 from channels.types import ASGIApplication, Event, Receive, Scope, Send
@@ -76,15 +75,6 @@ class Recorder:
                 return
             else:
                 await send({"type": "websocket.send", "text": "ok"})
-
-
-class TestExports:
-    def test_the_package_exports_the_communicators(self) -> None:
-        assert sorted(channels.testing.__all__) == [
-            "ApplicationCommunicator",
-            "HttpCommunicator",
-            "WebsocketCommunicator",
-        ]
 
 
 class TestApplicationCommunicator:
