@@ -14,7 +14,6 @@ expect a view to return an HttpResponse.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, cast
@@ -25,6 +24,7 @@ from django.urls import URLPattern, URLResolver
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, RoutePattern
 
+from channels._importing import ModuleMissing, import_settings_module
 from channels.types import ASGIApplication, Receive, Scope, Send, URLRoute
 
 __all__ = [
@@ -58,14 +58,11 @@ def get_default_application() -> ASGIApplication:
         )
     module_path, _, name = dotted.rpartition(".")
     try:
-        module = importlib.import_module(module_path)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if module_path != missing and not module_path.startswith(missing + "."):
-            raise  # the application's own module failed to import something
+        module = import_settings_module(module_path)
+    except ModuleMissing as exc:
         raise ImproperlyConfigured(
             f"Cannot import ASGI_APPLICATION module {module_path!r}: there is no "
-            f"module {missing!r} (ASGI_APPLICATION is {dotted!r})"
+            f"module {exc.name!r} (ASGI_APPLICATION is {dotted!r})"
         ) from exc
     try:
         application: object = getattr(module, name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 from channels import DEFAULT_CHANNEL_LAYER
+from channels._importing import ModuleMissing, import_settings_module
 from channels.exceptions import InvalidChannelLayerError
 from channels.layers.protocols import ChannelLayer, FullChannelLayer
 
@@ -112,14 +112,11 @@ def _import_backend(alias: str, path: object) -> type[Any]:
         )
     module_path, _, class_name = path.rpartition(".")
     try:
-        module = importlib.import_module(module_path)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if module_path != missing and not module_path.startswith(missing + "."):
-            raise  # the backend's own module failed to import something
+        module = import_settings_module(module_path)
+    except ModuleMissing as exc:
         raise InvalidChannelLayerError(
             f"cannot import BACKEND {path!r} for CHANNEL_LAYERS[{alias!r}]: "
-            f"there is no module {missing!r}"
+            f"there is no module {exc.name!r}"
         ) from exc
     backend = getattr(module, class_name, None)
     if not isinstance(backend, type):
