@@ -1,0 +1,114 @@
+"""Redis host configuration: decoding ``hosts`` and building connection pools.
+
+``hosts`` entries take three shapes, as channels_redis accepts them: a URL
+(``redis://``, ``rediss://``, ``unix://``), a ``(host, port)`` pair, or a dict
+of connection options (``address`` for a URL plus options, ``host``/``port``/
+``db``/``password``..., or a Sentinel config with ``sentinels`` and
+``master_name``).
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeAlias, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import BlockingConnectionPool, ConnectionPool
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+
+__all__ = ["HostConfig", "consistent_hash", "decode_hosts", "describe_host", "make_pool"]
+
+HostConfig: TypeAlias = "str | tuple[str, int] | list[Any] | Mapping[str, Any]"
+"""One ``hosts`` entry. Dict values stay ``Any``: they are redis-py connection options."""
+
+_SCHEMES = ("redis", "rediss", "unix")
+
+# redis-py leaves the Sentinel constructors unannotated; these say what they take.
+_Sentinel = cast(Callable[..., Sentinel], Sentinel)
+_SentinelConnectionPool = cast(Callable[..., SentinelConnectionPool], SentinelConnectionPool)
+_DEFAULT_HOST = "redis://localhost:6379"
+
+
+def decode_hosts(hosts: Iterable[HostConfig] | None) -> list[dict[str, Any]]:
+    """Turn ``hosts`` into one dict of connection options per shard."""
+    if not hosts:
+        return [{"address": _DEFAULT_HOST}]
+    if isinstance(hosts, str | bytes):
+        raise TypeError(f"hosts must be a list of Redis hosts, even for one host; got {hosts!r}")
+    decoded: list[dict[str, Any]] = []
+    for entry in hosts:
+        if isinstance(entry, str):
+            decoded.append({"address": _check_url(entry)})
+        elif isinstance(entry, tuple | list):
+            if len(entry) != 2:
+                raise TypeError(f"a host pair must be (host, port); got {entry!r}")
+            decoded.append({"host": entry[0], "port": entry[1]})
+        elif isinstance(entry, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance] -- settings are untyped
+            options = dict(entry)
+            if "address" in options:
+                _check_url(options["address"])
+            if "sentinels" in options and "master_name" not in options:
+                raise ValueError(
+                    "a Sentinel host needs 'master_name' next to 'sentinels'; "
+                    f"got keys {sorted(options)!r}"
+                )
+            decoded.append(options)
+        else:
+            raise TypeError(
+                "each host must be a URL string, a (host, port) pair or a dict of "
+                f"connection options; got {entry!r}"
+            )
+    return decoded
+
+
+def _check_url(url: object) -> str:
+    if not isinstance(url, str) or urlsplit(url).scheme not in _SCHEMES:
+        raise ValueError(
+            f"a Redis host URL must start with one of {[s + '://' for s in _SCHEMES]}; got {url!r}"
+        )
+    return url
+
+
+def make_pool(host: Mapping[str, Any]) -> ConnectionPool:
+    """Build a connection pool for one decoded host.
+
+    Plain hosts get a BlockingConnectionPool: when every connection is busy a
+    command waits for one instead of failing with "Too many connections".
+    """
+    options = dict(host)
+    if "address" in options:
+        url = options.pop("address")
+        return BlockingConnectionPool.from_url(url, **options)  # pyright: ignore[reportUnknownMemberType] -- redis-py leaves **kwargs unannotated
+    if "master_name" in options:
+        master_name = options.pop("master_name")
+        sentinel = _Sentinel(
+            options.pop("sentinels"), sentinel_kwargs=options.pop("sentinel_kwargs", None)
+        )
+        return _SentinelConnectionPool(master_name, sentinel, **options)
+    return BlockingConnectionPool(**options)
+
+
+def describe_host(host: Mapping[str, Any]) -> str:
+    """Name a host for error messages, without its password."""
+    if "address" in host:
+        parts = urlsplit(str(host["address"]))
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = "***@" + netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=netloc))
+    if "master_name" in host:
+        return f"sentinel master {host['master_name']!r} via {host.get('sentinels')!r}"
+    return f"{host.get('host', 'localhost')}:{host.get('port', 6379)}"
+
+
+def consistent_hash(value: str, ring_size: int) -> int:
+    """Map ``value`` to a shard in ``range(ring_size)``, as channels_redis does.
+
+    CRC32 of the UTF-8 bytes, kept to 12 bits, scaled onto the ring: the same
+    names land on the same shards in both implementations.
+    """
+    if ring_size == 1:
+        return 0
+    bucket = binascii.crc32(value.encode("utf-8")) & 0xFFF
+    return int(bucket / (4096 / ring_size))

@@ -1,0 +1,798 @@
+"""RedisChannelLayer: a channel layer on Redis, wire-compatible with channels_redis 4.x.
+
+Layout in Redis (the same as channels_redis, so both can share a server):
+
+* a channel's messages live in the sorted set ``{prefix}{channel}``, scored by
+  send time (Unix seconds); a process-specific channel ``a.b!c`` is stored in
+  its process's set ``{prefix}a.b!`` with the full name in the message under
+  ``__asgi_channel__``;
+* a group is the sorted set ``{prefix}:group:{group}`` of channel names scored
+  by the time they were added.
+
+Receiving: per event loop and shard, one background *reader* task pops, with a
+single BZPOPMIN over every key that local receivers wait on, and hands each
+message to its receiver. A receiver only waits on a local future, so
+cancelling it never drops a message: one that arrives after the cancel goes to
+the next receiver, or back to Redis with its original score (its place in the
+queue). A reader stops once no receiver has waited for one blocking period,
+and on close().
+
+Connections: each event loop has its own pools (a pool cannot cross loops);
+they are closed by close() and when their loop closes, so code that runs the
+layer through ``async_to_sync`` does not leak connections or hit "Event loop
+is closed". A pool waits for a free connection rather than failing with "Too
+many connections". A blocking read always ends before the socket timeout.
+
+Sharding: a group, a process-specific channel's process key and a normal
+channel live on the shard that channels_redis's CRC32 hash picks for the
+group name, the name up to ``!``, and the channel name. channels_redis sends to
+normal channels round-robin over all shards, so receivers here read a normal
+channel on every shard.
+
+Errors: a Redis host that cannot be reached raises LayerConnectionError (a
+built-in ConnectionError and a redis-py one) naming the host. Receivers that
+are already waiting when a connection drops keep waiting while it reconnects,
+for up to 10 seconds, then get the error. A message that cannot be decrypted
+or decoded raises MessageDecodeError from one waiting receive() on its key;
+the reader goes on with the next message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import hashlib
+import itertools
+import logging
+import math
+import time
+import uuid
+import weakref
+from collections import Counter, deque
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
+
+import redis.exceptions
+from redis.asyncio import ConnectionPool, Redis
+
+from channels.exceptions import ChannelFull
+from channels.layers.base import BaseChannelLayer, CapacityPattern
+from channels.layers.redis._hosts import (
+    HostConfig,
+    consistent_hash,
+    decode_hosts,
+    describe_host,
+    make_pool,
+)
+from channels.layers.redis._serializers import MAX_MESSAGE_SIZE, MessageDecodeError, Serializer
+from channels.types import ChannelMessage, ReceivedMessage
+
+__all__ = ["LayerConnectionError", "RedisChannelLayer"]
+
+logger = logging.getLogger(__name__)
+
+_CHANNEL_KEY: Final = "__asgi_channel__"
+
+# redis-py's default read timeout (5 s since redis-py 6, none before): a
+# blocking pop must return before it, or the read fails with TimeoutError.
+_DEFAULT_SOCKET_TIMEOUT: Final = 5.0
+
+
+class LayerConnectionError(redis.exceptions.ConnectionError, ConnectionError):
+    """The layer could not talk to a Redis host; ``host`` names it (no password).
+
+    Both a redis-py ``ConnectionError`` and the built-in one, so either
+    ``except`` clause catches it.
+    """
+
+    def __init__(self, host: str, reason: BaseException) -> None:
+        self.host = host
+        self.reason = reason
+        # The built-in's __init__: redis-py's is untyped and does the same.
+        ConnectionError.__init__(self, f"cannot reach Redis at {host}: {reason}")
+
+
+class _Script:
+    """A Lua script run by SHA, loaded on first use on each server."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+
+    async def run(
+        self, client: Redis, keys: Sequence[str], args: Sequence[str | bytes | float]
+    ) -> Any:  # Any: a Lua reply
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return await client.eval(self.source, len(keys), *keys, *args)
+
+
+# KEYS[1]: channel key. ARGV: message, now, expired-before, capacity, key TTL.
+# Returns 1 when sent, 0 when the channel is full.
+_SEND: Final = _Script("""
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+    return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+""")
+
+# KEYS: channel keys on one shard. ARGV: now, expired-before, key TTL, then a
+# (message, capacity) pair per key. Returns the 1-based indexes of full keys.
+_GROUP_SEND: Final = _Script("""
+local full = {}
+for i = 1, #KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[2])
+    if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[3 + 2 * i]) then
+        redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2 + 2 * i])
+        redis.call('EXPIRE', KEYS[i], ARGV[3])
+    else
+        full[#full + 1] = i
+    end
+end
+return full
+""")
+
+# KEYS[1]: group key. ARGV[1]: memberships added before this have expired.
+_GROUP_MEMBERS: Final = _Script("""
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+""")
+
+
+@dataclass
+class _Entry:
+    """A received message waiting for its receiver, with its send time."""
+
+    channel: str
+    message: dict[str, Any]  # Any: messages are arbitrary serialisable mappings
+    score: float
+    shard: int  # where it was popped, and so where it goes back
+
+
+@dataclass
+class _Inbox:
+    """One channel's messages and receivers in one event loop."""
+
+    entries: deque[_Entry] = field(default_factory=deque[_Entry])
+    waiters: deque[asyncio.Future[_Entry]] = field(default_factory=deque[asyncio.Future[_Entry]])
+
+
+@dataclass
+class _Reader:
+    """The task that pops messages for one shard in one event loop."""
+
+    wake_key: str
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: frozenset[str] = frozenset()
+    stopping: bool = False
+    task: asyncio.Task[None] | None = None
+    swept_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _LoopState:
+    """Everything the layer holds for one event loop."""
+
+    pools: dict[int, ConnectionPool] = field(default_factory=dict[int, ConnectionPool])
+    clients: dict[int, Redis] = field(default_factory=dict[int, Redis])
+    reader_clients: dict[int, Redis] = field(default_factory=dict[int, Redis])
+    inboxes: dict[str, _Inbox] = field(default_factory=dict[str, _Inbox])
+    # Per shard: Redis key -> number of receivers waiting on it.
+    watched: dict[int, Counter[str]] = field(default_factory=dict[int, Counter[str]])
+    readers: dict[int, _Reader] = field(default_factory=dict[int, _Reader])
+    # Shared channels holding messages that no local receiver waits for.
+    stranded: set[str] = field(default_factory=set[str])
+
+
+class RedisChannelLayer(BaseChannelLayer):
+    """A channel layer on one or more Redis servers, compatible with channels_redis.
+
+    Args:
+        hosts: Redis servers to shard over (URLs, ``(host, port)`` pairs or
+            dicts of connection options); default ``redis://localhost:6379``.
+        prefix: the prefix of every Redis key the layer writes.
+        expiry: seconds a message waits to be received before it is dropped.
+        group_expiry: seconds a group membership lasts after its group_add.
+        capacity: messages a channel holds before send raises ChannelFull.
+            Process-specific channels count together in their process's key,
+            as in channels_redis.
+        channel_capacity: per-channel capacities by glob or regex.
+        symmetric_encryption_keys: Fernet keys: encrypt with the first,
+            decrypt with any (needs the ``crypto`` extra).
+        random_prefix_length: random bytes before each message, which keep
+            equal messages distinct in Redis sorted sets.
+        serializer_format: ``"msgpack"`` or ``"json"``.
+
+    Messages larger than ``max_message_size`` bytes once serialised (16 MiB by
+    default) raise MessageTooLarge.
+    """
+
+    extensions: Sequence[str] = ["groups", "flush"]
+
+    max_message_size: ClassVar[int] = MAX_MESSAGE_SIZE
+    # How long one BZPOPMIN blocks, at most; tests shorten it.
+    _blocking_timeout: float = 5.0
+    # How long waiting receivers outlive a lost connection before they fail.
+    _reconnect_timeout: float = 10.0
+
+    def __init__(
+        self,
+        hosts: Iterable[HostConfig] | None = None,
+        prefix: str = "asgi",
+        expiry: float = 60,
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: Mapping[CapacityPattern, int] | None = None,
+        symmetric_encryption_keys: Iterable[str | bytes] | None = None,
+        random_prefix_length: int = 12,
+        serializer_format: str = "msgpack",
+    ) -> None:
+        super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
+        if not isinstance(prefix, str):  # pyright: ignore[reportUnnecessaryIsInstance] -- settings are untyped
+            raise TypeError(f"prefix must be a str; got {prefix!r}")
+        for name, value in (("expiry", expiry), ("group_expiry", group_expiry)):
+            if not value > 0:
+                raise ValueError(f"{name} must be a number of seconds > 0; got {value!r}")
+        self.prefix = prefix
+        self.group_expiry = group_expiry
+        self.hosts = decode_hosts(hosts)
+        self.ring_size = len(self.hosts)
+        self._serializer = Serializer(
+            serializer_format,
+            symmetric_encryption_keys=symmetric_encryption_keys,
+            random_prefix_length=random_prefix_length,
+            expiry=expiry,
+            max_size=self.max_message_size,
+        )
+        self.client_prefix = uuid.uuid4().hex
+        self._states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self._rotation = itertools.count()
+
+    def __repr__(self) -> str:
+        hosts = [describe_host(host) for host in self.hosts]
+        return f"{type(self).__name__}(hosts={hosts!r}, prefix={self.prefix!r})"
+
+    # -- sending ---------------------------------------------------------------
+
+    async def send(self, channel: str, message: ChannelMessage) -> None:
+        """Send ``message`` to ``channel``; raise ChannelFull when it is at capacity."""
+        self.require_valid_channel_name(channel)
+        payload = self._prepare(message)
+        if "!" in channel:
+            payload[_CHANNEL_KEY] = channel
+        data = self._serializer.dumps(payload)
+        shard = self._shard(channel)
+        capacity = self.get_capacity(channel)
+        now = time.time()
+        sent = await self._run(
+            shard,
+            _SEND,
+            [self._channel_key(channel)],
+            [data, now, self._expired_before(now), capacity, self._ttl()],
+        )
+        if not sent:
+            raise ChannelFull(channel, capacity)
+
+    def _prepare(self, message: object) -> dict[str, Any]:
+        if not isinstance(message, Mapping):
+            raise TypeError(
+                f"a message must be a mapping such as a dict; got {type(message).__name__} "
+                f"{message!r}"
+            )
+        payload: dict[str, Any] = dict(message)  # pyright: ignore[reportUnknownArgumentType] -- checked above
+        if _CHANNEL_KEY in payload:
+            raise ValueError(
+                f"a message must not carry the reserved key {_CHANNEL_KEY!r}; got {message!r}"
+            )
+        return payload
+
+    # -- groups ----------------------------------------------------------------
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """Add ``channel`` to ``group``, or refresh its membership."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        key = self._group_key(group)
+        shard = self._group_shard(group)
+        async with self._errors(shard):
+            pipe = self._client(self._state(), shard).pipeline(transaction=True)
+            _ = pipe.zadd(key, {channel: time.time()})
+            _ = pipe.expire(key, math.ceil(self.group_expiry))
+            await pipe.execute()
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Remove ``channel`` from ``group``; no error if it is not a member."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        shard = self._group_shard(group)
+        async with self._errors(shard):
+            await self._client(self._state(), shard).zrem(self._group_key(group), channel)
+
+    async def group_send(self, group: str, message: ChannelMessage) -> None:
+        """Send ``message`` to every member of ``group``; full members are skipped.
+
+        One round trip reads the members, then one per shard that holds them
+        writes every copy at once, whatever the group's size.
+        """
+        self.require_valid_group_name(group)
+        payload = self._prepare(message)
+        shard = self._group_shard(group)
+        now = time.time()
+        raw = await self._run(
+            shard, _GROUP_MEMBERS, [self._group_key(group)], [now - self.group_expiry]
+        )
+        members = [bytes(name).decode("utf-8") for name in raw]
+        if not members:
+            self._serializer.dumps(payload)  # still reject what could never be sent
+            return
+        # One copy per Redis key: a process key carries every local member.
+        by_key: dict[str, list[str]] = {}
+        for channel in members:
+            by_key.setdefault(self._channel_key(channel), []).append(channel)
+        by_shard: dict[int, list[str]] = {}
+        for key, channels in by_key.items():
+            by_shard.setdefault(self._shard(channels[0]), []).append(key)
+        # Serialise every copy before writing any, so a bad message sends none.
+        batches: list[tuple[int, list[str], list[str | bytes | float]]] = []
+        for target, keys in by_shard.items():
+            args: list[str | bytes | float] = [now, self._expired_before(now), self._ttl()]
+            for key in keys:
+                channels = by_key[key]
+                args.append(self._serializer.dumps({**payload, _CHANNEL_KEY: channels}))
+                args.append(self.get_capacity(channels[0]))
+            batches.append((target, keys, args))
+        for target, keys, args in batches:
+            full = await self._run(target, _GROUP_SEND, keys, args)
+            if full:
+                logger.info(
+                    "group_send to %r skipped %d full channel(s): %s",
+                    group,
+                    len(full),
+                    ", ".join(by_key[keys[int(index) - 1]][0] for index in full),
+                )
+
+    # -- receiving -------------------------------------------------------------
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """Return a new process-specific channel name that this layer can receive on."""
+        return f"{prefix}.{self.client_prefix}!{uuid.uuid4().hex}"
+
+    async def receive(self, channel: str) -> ReceivedMessage:
+        """Wait for and return the next message on ``channel``."""
+        self.require_valid_channel_name(channel)
+        if "!" in channel and not self.non_local_name(channel).endswith(f".{self.client_prefix}!"):
+            raise ValueError(
+                "receive() takes process-specific channels made by this layer's "
+                f"new_channel() (containing {self.client_prefix!r}); got {channel!r}"
+            )
+        state = self._state()
+        inbox = state.inboxes.setdefault(channel, _Inbox())
+        entry = self._take(inbox)
+        if entry is not None:
+            return entry.message
+        key = self._channel_key(channel)
+        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
+        inbox.waiters.append(future)
+        shards = self._read_shards(channel)
+        for shard in shards:
+            state.watched.setdefault(shard, Counter())[key] += 1
+        try:
+            for shard in shards:
+                await self._watch(state, shard, key)
+            entry = await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                # Handed over as this receive was cancelled: give it to the next one.
+                self._deliver(state, future.result(), front=True)
+            raise
+        finally:
+            if future in inbox.waiters:
+                inbox.waiters.remove(future)
+                self._unwatch(state, channel)
+            if not inbox.waiters:
+                if not inbox.entries:
+                    state.inboxes.pop(channel, None)
+                elif "!" not in channel:
+                    state.stranded.add(channel)
+        return entry.message
+
+    def _take(self, inbox: _Inbox) -> _Entry | None:
+        expired_before = self._expired_before(time.time())
+        while inbox.entries:
+            entry = inbox.entries.popleft()
+            if entry.score >= expired_before:
+                return entry
+        return None
+
+    def _deliver(self, state: _LoopState, entry: _Entry, front: bool = False) -> None:
+        inbox = state.inboxes.setdefault(entry.channel, _Inbox())
+        while inbox.waiters:
+            future = inbox.waiters.popleft()
+            self._unwatch(state, entry.channel)
+            if not future.done():
+                future.set_result(entry)
+                return
+        if "!" not in entry.channel:
+            state.stranded.add(entry.channel)
+        if front:
+            inbox.entries.appendleft(entry)
+            return
+        capacity = self.get_capacity(entry.channel)
+        if len(inbox.entries) >= capacity:
+            dropped = inbox.entries.popleft()
+            logger.warning(
+                "channel %r has %d unreceived messages: dropped the oldest (sent at %s)",
+                entry.channel,
+                capacity,
+                dropped.score,
+            )
+        inbox.entries.append(entry)
+
+    def _read_shards(self, channel: str) -> range | tuple[int]:
+        """Return the shards a receiver on ``channel`` reads from.
+
+        channels_redis sends to normal channels round-robin over every shard
+        (this layer sends to the hash shard, which keeps their order), so a
+        receiver reads a normal channel on every shard.
+        """
+        if "!" in channel or self.ring_size == 1:
+            return (self._shard(channel),)
+        return range(self.ring_size)
+
+    def _unwatch(self, state: _LoopState, channel: str) -> None:
+        key = self._channel_key(channel)
+        for shard in self._read_shards(channel):
+            watched = state.watched.setdefault(shard, Counter())
+            watched[key] -= 1
+            if watched[key] <= 0:
+                del watched[key]
+
+    def _fail(self, state: _LoopState, error: BaseException, key: str | None, shard: int) -> bool:
+        """Fail one receiver waiting on ``key``, or every one on ``shard`` if key is None."""
+        failed = False
+        for channel, inbox in list(state.inboxes.items()):
+            if shard not in self._read_shards(channel) or (
+                key is not None and self._channel_key(channel) != key
+            ):
+                continue
+            while inbox.waiters:
+                future = inbox.waiters.popleft()
+                self._unwatch(state, channel)
+                if not future.done():
+                    future.set_exception(error)
+                    failed = True
+                    if key is not None:
+                        return True
+        return failed
+
+    async def _watch(self, state: _LoopState, shard: int, key: str) -> None:
+        reader = state.readers.get(shard)
+        if reader is None or reader.stopping:
+            previous = reader.task if reader is not None else None
+            reader = _Reader(wake_key=f"{self.prefix}#wake.{self.client_prefix}.{uuid.uuid4().hex}")
+            state.readers[shard] = reader
+            reader.task = asyncio.create_task(self._read(state, shard, reader, previous))
+            return
+        reader.changed.set()
+        if reader.in_flight and key not in reader.in_flight:
+            await self._wake(state, shard, reader)
+
+    async def _wake(self, state: _LoopState, shard: int, reader: _Reader) -> None:
+        # The reader blocks on its wake key too: a member there ends its BZPOPMIN
+        # at once, and nothing else is popped, so no message is in flight.
+        pipe = self._client(state, shard).pipeline(transaction=False)
+        _ = pipe.zadd(reader.wake_key, {b"wake": 0})
+        _ = pipe.expire(reader.wake_key, 60)
+        async with self._errors(shard):
+            await pipe.execute()
+
+    async def _read(
+        self,
+        state: _LoopState,
+        shard: int,
+        reader: _Reader,
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        client = self._reader_client(state, shard)
+        timeout = self._poll_timeout(state, shard)
+        connected, failing_since, backoff = False, None, 0.05
+        try:
+            if previous is not None:
+                # A stopping reader is still returning messages to Redis: pop
+                # only after they are back in their places.
+                await asyncio.wait({previous})
+            while not reader.stopping:
+                await self._return_stranded(state, shard, only_shared=True)
+                if time.monotonic() - reader.swept_at > self.expiry:
+                    self._sweep(state)
+                    reader.swept_at = time.monotonic()
+                keys = [key for key, count in state.watched[shard].items() if count > 0]
+                if not keys:
+                    reader.changed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(reader.changed.wait(), timeout)
+                    if not reader.changed.is_set():
+                        break
+                    continue
+                # Rotate so that a busy key cannot starve the others.
+                turn = next(self._rotation) % len(keys)
+                keys = keys[turn:] + keys[:turn]
+                reader.in_flight = frozenset(keys)
+                try:
+                    async with self._errors(shard):
+                        popped = await client.bzpopmin([reader.wake_key, *keys], timeout)
+                except LayerConnectionError as exc:
+                    reader.in_flight = frozenset()
+                    if failing_since is None:
+                        failing_since = time.monotonic()
+                        logger.warning("lost Redis; receivers wait while it reconnects: %s", exc)
+                    # A host never reached fails at once; a lost one gets time to return.
+                    if not connected or time.monotonic() - failing_since > self._reconnect_timeout:
+                        raise
+                    reader.changed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(reader.changed.wait(), backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                reader.in_flight = frozenset()
+                connected, failing_since, backoff = True, None, 0.05
+                if popped is not None:
+                    key, member, score = popped
+                    key = key.decode("utf-8") if isinstance(key, bytes) else str(key)
+                    if key != reader.wake_key:
+                        self._dispatch(state, shard, key, member, float(score))
+        except Exception as exc:
+            # Receivers get the error; the next receive starts a new reader.
+            self._fail(state, exc, None, shard)
+            if not isinstance(exc, LayerConnectionError):
+                logger.exception("the Redis reader for shard %d failed", shard)
+        finally:
+            reader.stopping = True
+            if state.readers.get(shard) is reader:
+                del state.readers[shard]
+            await self._return_stranded(state, shard, only_shared=False)
+
+    def _sweep(self, state: _LoopState) -> None:
+        """Forget expired buffered messages and the inboxes they leave empty."""
+        expired_before = self._expired_before(time.time())
+        for channel, inbox in list(state.inboxes.items()):
+            while inbox.entries and inbox.entries[0].score < expired_before:
+                inbox.entries.popleft()
+            if not inbox.entries and not inbox.waiters:
+                del state.inboxes[channel]
+
+    def _dispatch(
+        self, state: _LoopState, shard: int, key: str, member: object, score: float
+    ) -> None:
+        if score < self._expired_before(time.time()):
+            return
+        if not isinstance(member, bytes):
+            member = str(member).encode("utf-8")
+        try:
+            message = self._serializer.loads(member)
+        except MessageDecodeError as exc:
+            # The channel is inside the unreadable message: fail any receiver on the key.
+            if not self._fail(state, exc, key, shard):
+                logger.error("dropped an unreadable message from %r: %s", key, exc)
+            return
+        target = message.pop(_CHANNEL_KEY, None)
+        channels: list[str]
+        if isinstance(target, str):
+            channels = [target]
+        elif isinstance(target, list):
+            channels = [str(name) for name in target]  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType] -- whatever arrived
+        else:
+            channels = [key[len(self.prefix) :]]
+        for index, channel in enumerate(channels):
+            # Each receiver gets its own copy, as if each had been sent alone.
+            own = message if index == len(channels) - 1 else copy.deepcopy(message)
+            self._deliver(state, _Entry(channel, own, score, shard))
+
+    async def _return_stranded(self, state: _LoopState, shard: int, only_shared: bool) -> None:
+        """Put messages no local receiver waits for back in Redis, in their places.
+
+        Messages for shared (normal) channels go back at once, for other
+        processes to take; with ``only_shared=False`` (the reader stopping),
+        buffered process-specific ones too.
+        """
+        stranded: list[_Entry] = []
+        candidates = list(state.stranded) if only_shared else list(state.inboxes)
+        for channel in candidates:
+            inbox = state.inboxes.get(channel)
+            if inbox is None or inbox.waiters:
+                state.stranded.discard(channel)
+                continue
+            mine = [entry for entry in inbox.entries if entry.shard == shard]
+            if not mine:
+                continue
+            stranded.extend(mine)
+            inbox.entries = deque(entry for entry in inbox.entries if entry.shard != shard)
+            if not inbox.entries:
+                del state.inboxes[channel]
+                state.stranded.discard(channel)
+        expired_before = self._expired_before(time.time())
+        stranded = [entry for entry in stranded if entry.score >= expired_before]
+        if not stranded:
+            return
+        pipe = self._client(state, shard).pipeline(transaction=False)
+        for entry in stranded:
+            payload = dict(entry.message)
+            if "!" in entry.channel:
+                payload[_CHANNEL_KEY] = entry.channel
+            key = self._channel_key(entry.channel)
+            _ = pipe.zadd(key, {self._serializer.dumps(payload): entry.score})
+            _ = pipe.expire(key, self._ttl())
+        try:
+            async with self._errors(shard):
+                await pipe.execute()
+        except LayerConnectionError:
+            logger.exception("lost %d received message(s) that no receiver took", len(stranded))
+
+    # -- flush and close ---------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Delete every message and group under this layer's prefix, on every shard."""
+        pattern = _glob_escape(self.prefix) + "*"
+        state = self._state()
+        for shard in range(self.ring_size):
+            client = self._client(state, shard)
+            async with self._errors(shard):
+                batch: list[bytes | str] = []
+                async for key in _scan(client, pattern):
+                    batch.append(key)
+                    if len(batch) >= 1000:
+                        await client.unlink(*batch)
+                        batch.clear()
+                if batch:
+                    await client.unlink(*batch)
+        for state in self._states.values():
+            for inbox in state.inboxes.values():
+                inbox.entries.clear()
+
+    async def close(self) -> None:
+        """Stop this event loop's readers and close its connections.
+
+        The layer stays usable: the next call opens new connections.
+        """
+        loop = asyncio.get_running_loop()
+        for other in [other for other in self._states if other.is_closed()]:
+            del self._states[other]
+        state = self._states.pop(loop, None)
+        if state is not None:
+            await self._close_state(state)
+
+    async def _close_state(self, state: _LoopState) -> None:
+        for shard, reader in list(state.readers.items()):
+            reader.stopping = True
+            reader.changed.set()
+            if reader.in_flight:
+                with contextlib.suppress(LayerConnectionError):
+                    await self._wake(state, shard, reader)
+        tasks = [reader.task for reader in state.readers.values() if reader.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for client in state.reader_clients.values():
+            await client.aclose()
+        for client in state.clients.values():
+            await client.aclose()
+        for pool in state.pools.values():
+            await pool.aclose()
+
+    # -- keys, shards and connections -------------------------------------------
+
+    def consistent_hash(self, value: str) -> int:
+        """Return the shard index of ``value``, as channels_redis computes it."""
+        return consistent_hash(value, self.ring_size)
+
+    def _shard(self, channel: str) -> int:
+        # Process-specific channels live with their process's key.
+        return self.consistent_hash(self.non_local_name(channel))
+
+    def _group_shard(self, group: str) -> int:
+        return self.consistent_hash(group)
+
+    def _channel_key(self, channel: str) -> str:
+        return self.prefix + self.non_local_name(channel)
+
+    def _group_key(self, group: str) -> str:
+        return f"{self.prefix}:group:{group}"
+
+    def _expired_before(self, now: float) -> float:
+        # Whole seconds, as channels_redis trims, so both drop the same messages.
+        return int(now) - int(self.expiry)
+
+    def _ttl(self) -> int:
+        return max(1, math.ceil(self.expiry))
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            state = self._states[loop] = _LoopState()
+            self._close_with_loop(loop)
+        return state
+
+    def _close_with_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close this layer's connections for ``loop`` just before the loop closes.
+
+        asyncio has no close hook, so the loop's ``close`` is wrapped (as
+        channels_redis does): ``async_to_sync`` closes a loop per call, and its
+        connections must go with it.
+        """
+        layer_ref = weakref.ref(self)
+        original = loop.close
+
+        def close() -> None:
+            layer = layer_ref()
+            if layer is not None:
+                state = layer._states.pop(loop, None)
+                if state is not None and not loop.is_running() and not loop.is_closed():
+                    loop.run_until_complete(layer._close_state(state))
+            original()
+
+        with contextlib.suppress(AttributeError):  # a loop class with fixed attributes
+            setattr(loop, "close", close)  # noqa: B010 -- a method cannot be assigned directly
+
+    def _pool(self, state: _LoopState, shard: int) -> ConnectionPool:
+        pool = state.pools.get(shard)
+        if pool is None:
+            pool = state.pools[shard] = make_pool(self.hosts[shard])
+        return pool
+
+    def _client(self, state: _LoopState, shard: int) -> Redis:
+        client = state.clients.get(shard)
+        if client is None:
+            client = state.clients[shard] = Redis(connection_pool=self._pool(state, shard))
+        return client
+
+    def _reader_client(self, state: _LoopState, shard: int) -> Redis:
+        client = state.reader_clients.get(shard)
+        if client is None:
+            client = state.reader_clients[shard] = Redis(
+                connection_pool=self._pool(state, shard), single_connection_client=True
+            )
+        return client
+
+    def _poll_timeout(self, state: _LoopState, shard: int) -> float:
+        socket_timeout = self._pool(state, shard).connection_kwargs.get(
+            "socket_timeout", _DEFAULT_SOCKET_TIMEOUT
+        )
+        if socket_timeout:
+            return min(self._blocking_timeout, float(socket_timeout) / 2)
+        return self._blocking_timeout
+
+    async def _run(
+        self, shard: int, script: _Script, keys: Sequence[str], args: Sequence[str | bytes | float]
+    ) -> Any:  # Any: a Lua reply
+        async with self._errors(shard):
+            return await script.run(self._client(self._state(), shard), keys, args)
+
+    @contextlib.asynccontextmanager
+    async def _errors(self, shard: int) -> AsyncGenerator[None]:
+        try:
+            yield
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            if isinstance(exc, LayerConnectionError):
+                raise
+            raise LayerConnectionError(describe_host(self.hosts[shard]), exc) from exc
+
+
+async def _scan(client: Redis, pattern: str) -> AsyncIterator[bytes | str]:
+    cursor = 0
+    while True:
+        # redis-py leaves scan's **kwargs unannotated.
+        cursor, keys = await client.scan(cursor, match=pattern, count=1000)  # pyright: ignore[reportUnknownMemberType]
+        for key in keys:
+            yield key
+        if not cursor:
+            return
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
