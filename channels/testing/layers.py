@@ -5,15 +5,39 @@ any test runner. It builds a fresh layer for each rule with the author's
 factory, exercises it, closes it, and raises AssertionError naming the rule
 that broke and what happened, for example::
 
-    rule 'receive returns messages in send order' broke: sent [1, 2, 3] to
-    'kit.fifo', received [1, 3, 2]
+    rule 'receive returns messages in send order' broke: sent [1, 2, 3, 4, 5]
+    to 'kit.fifo.ab12!', received [1, 3, 2, 4, 5]
 
-The :class:`Capability` flags a layer claims select the rules: the core rules
-(send, receive, new_channel, name and message validation, concurrency and
-cancellation) always run; GROUPS, FLUSH, CAPACITY and DEEP_COPY add theirs;
-EXPIRY and GROUP_EXPIRY rules run only with CLOCK, because the kit moves time
-with a :class:`ManualClock` instead of sleeping. ``check_channel_layer``
-returns the names of the rules it ran.
+The :class:`Capability` flags a layer claims select the rules:
+
+============  ==============================================================
+(none)        the core: send, receive, new_channel, name and message
+              validation, concurrent receivers, a cancelled receive stops
+              waiting; always run
+QUEUES        a message sent to any channel waits there until received,
+              even with no receiver waiting, and a cancelled receive leaves
+              it for the next one; needed by CAPACITY and EXPIRY
+GROUPS        group_add, group_discard, group_send
+FLUSH         flush() drops every group and, with QUEUES, every message
+CAPACITY      send raises ChannelFull at capacity; needs QUEUES
+EXPIRY        messages expire; needs QUEUES, and CLOCK for its rules to run
+GROUP_EXPIRY  memberships expire; its rule runs only with CLOCK
+CLOCK         the layer reads time from ``LayerOptions.clock``
+DEEP_COPY     receivers never share message objects
+============  ==============================================================
+
+The kit moves time with a :class:`ManualClock` instead of sleeping, so the
+expiry rules need CLOCK. ``check_channel_layer`` returns the names of the
+rules it ran, and raises ValueError for claims that contradict each other.
+
+At-most-once layers (Redis pub/sub and the like) drop a message sent to a
+channel nobody listens to, and may drop what a cancelled receive was waiting
+for: they must not claim QUEUES. Every rule that QUEUES does not select
+delivers messages only to channels made by ``await layer.new_channel(...)``
+(such a layer must be listening on the channel when new_channel returns),
+and never expects a message to outlive a cancelled receive or a flush, so
+those rules hold for at-most-once layers too. Redis pub/sub, for one, claims
+``Capability.GROUPS | Capability.FLUSH | Capability.DEEP_COPY``.
 
 The factory receives a :class:`LayerOptions` and returns a layer that holds no
 messages and no groups (flush a shared server in an async factory), or an
@@ -34,9 +58,9 @@ With pytest (and pytest-asyncio)::
     )
 
     CLAIMS = (
-        Capability.GROUPS | Capability.FLUSH | Capability.EXPIRY
-        | Capability.GROUP_EXPIRY | Capability.CAPACITY | Capability.CLOCK
-        | Capability.DEEP_COPY
+        Capability.QUEUES | Capability.GROUPS | Capability.FLUSH
+        | Capability.EXPIRY | Capability.GROUP_EXPIRY | Capability.CAPACITY
+        | Capability.CLOCK | Capability.DEEP_COPY
     )
 
     def make_layer(options: LayerOptions) -> InMemoryChannelLayer:
@@ -103,17 +127,20 @@ class Capability(enum.Flag):
 
     # Only the core: send, receive, new_channel.
     CORE = 0
+    # A message sent to any channel waits there until received, even if no
+    # receiver is waiting; a cancelled receive leaves it for the next one.
+    QUEUES = enum.auto()
     # The groups extension: group_add, group_discard, group_send.
     GROUPS = enum.auto()
-    # The flush extension: flush() drops every message and group.
+    # The flush extension: flush() drops every group and every held message.
     FLUSH = enum.auto()
     # A message expires ``expiry`` seconds after it is sent; a channel holding
-    # an expired message leaves all its groups.
+    # an expired message leaves all its groups. Needs QUEUES.
     EXPIRY = enum.auto()
     # A membership expires ``group_expiry`` seconds after its last group_add.
     GROUP_EXPIRY = enum.auto()
     # send raises ChannelFull once a channel holds ``capacity`` messages;
-    # group_send skips full members and still reaches the others.
+    # group_send skips full members and still reaches the others. Needs QUEUES.
     CAPACITY = enum.auto()
     # The layer reads time from ``LayerOptions.clock``; needed for the expiry rules.
     CLOCK = enum.auto()
@@ -241,6 +268,10 @@ class _Context:
             return self.layer
         self.fail(f"the layer claims FLUSH, but {type(self.layer).__name__} has no flush")
 
+    async def channel(self, label: str) -> str:
+        """Return a channel from ``new_channel('kit.<label>.')``, ready to receive."""
+        return await self.layer.new_channel(f"kit.{label}.")
+
     @property
     def clock(self) -> ManualClock:
         if self.options.clock is None:
@@ -332,6 +363,7 @@ async def check_channel_layer(
     Raises:
         AssertionError: a rule broke; the message names it and says how.
     """
+    _require_consistent(capabilities)
     checked: list[str] = []
     for rule in _RULES:
         if rule.needs not in capabilities:
@@ -351,6 +383,16 @@ async def check_channel_layer(
                 await layer.close()
         checked.append(rule.name)
     return tuple(checked)
+
+
+def _require_consistent(capabilities: Capability) -> None:
+    # Capacity and expiry count messages a channel holds: without QUEUES it holds none.
+    needs_queues = capabilities & (Capability.CAPACITY | Capability.EXPIRY)
+    if needs_queues and Capability.QUEUES not in capabilities:
+        raise ValueError(
+            f"capabilities CAPACITY and EXPIRY need QUEUES, since they count the messages "
+            f"a channel holds; got {capabilities!r}"
+        )
 
 
 # -- the core rules ------------------------------------------------------------
@@ -391,33 +433,36 @@ async def _round_trip(ctx: _Context) -> None:
         "nested": {"key": "value"},
     }
     original = copy.deepcopy(message)
-    await ctx.layer.send("kit.chan", message)
+    channel = await ctx.channel("chan")
+    await ctx.layer.send(channel, message)
     if message != original:
         ctx.fail(f"send() changed the caller's message from {original!r} to {message!r}")
-    received = await ctx.receive("kit.chan", "the sent message")
+    received = await ctx.receive(channel, "the sent message")
     if type(received) is not dict or received != original:
-        ctx.fail(f"sent {original!r} to 'kit.chan', received {received!r}")
+        ctx.fail(f"sent {original!r} to {channel!r}, received {received!r}")
 
 
 @_rule("receive returns messages in send order")
 async def _fifo(ctx: _Context) -> None:
     sent: list[object] = [1, 2, 3, 4, 5]
+    channel = await ctx.channel("fifo")
     for n in range(1, 6):
-        await ctx.layer.send("kit.fifo", _message(n))
-    received = await ctx.receive_many("kit.fifo", 5, sent)
+        await ctx.layer.send(channel, _message(n))
+    received = await ctx.receive_many(channel, 5, sent)
     if received != sent:
-        ctx.fail(f"sent {sent} to 'kit.fifo', received {received}")
+        ctx.fail(f"sent {sent} to {channel!r}, received {received}")
 
 
 @_rule("channels are independent")
 async def _independent(ctx: _Context) -> None:
-    await ctx.layer.send("kit.a", _message(1))
-    await ctx.layer.send("kit.b", _message(2))
-    await ctx.layer.send("kit.a", _message(3))
-    await ctx.expect("kit.b", _message(2), "after 1 and 3 were sent to 'kit.a' and 2 to 'kit.b'")
-    received = await ctx.receive_many("kit.a", 2, [1, 3])
+    a, b = await ctx.channel("a"), await ctx.channel("b")
+    await ctx.layer.send(a, _message(1))
+    await ctx.layer.send(b, _message(2))
+    await ctx.layer.send(a, _message(3))
+    await ctx.expect(b, _message(2), f"after 1 and 3 were sent to {a!r} and 2 to {b!r}")
+    received = await ctx.receive_many(a, 2, [1, 3])
     if received != [1, 3]:
-        ctx.fail(f"sent [1, 3] to 'kit.a' and [2] to 'kit.b'; 'kit.a' received {received}")
+        ctx.fail(f"sent [1, 3] to {a!r} and [2] to {b!r}; {a!r} received {received}")
 
 
 @_rule("new_channel returns unique, valid names that receive")
@@ -493,18 +538,19 @@ async def _settle() -> None:
 @_rule("concurrent receivers on one channel get distinct messages")
 async def _concurrent(ctx: _Context) -> None:
     sent: list[object] = [1, 2, 3, 4, 5]
-    tasks = [asyncio.ensure_future(ctx.layer.receive("kit.shared")) for _ in sent]
+    channel = await ctx.channel("shared")
+    tasks = [asyncio.ensure_future(ctx.layer.receive(channel)) for _ in sent]
     try:
         await _settle()
         for n in range(1, 6):
-            await ctx.layer.send("kit.shared", _message(n))
+            await ctx.layer.send(channel, _message(n))
         done, pending = await asyncio.wait(tasks, timeout=ctx.timeout)
         # Sorted by text: the numbers are single digits, anything else sorts too.
         received = sorted(_show(task.result() for task in done), key=str)
         if received != sent:
             still = f", and {len(pending)} receivers still waited" if pending else ""
             ctx.fail(
-                f"sent {sent} to 'kit.shared' with 5 receivers waiting; they received "
+                f"sent {sent} to {channel!r} with 5 receivers waiting; they received "
                 f"{received}{still}"
             )
     finally:
@@ -513,7 +559,29 @@ async def _concurrent(ctx: _Context) -> None:
         await asyncio.wait(tasks)
 
 
-@_rule("a cancelled receive loses no message")
+@_rule("a cancelled receive stops waiting")
+async def _cancel_stops(ctx: _Context) -> None:
+    channel = await ctx.channel("cancel")
+    waiting = asyncio.ensure_future(ctx.layer.receive(channel))
+    await _settle()
+    waiting.cancel()
+    await asyncio.wait([waiting], timeout=ctx.timeout)
+    if not waiting.cancelled():
+        outcome = repr(waiting.result()) if waiting.done() else "nothing: it ignored the cancel"
+        ctx.fail(f"a receive on the empty {channel!r} was cancelled and returned {outcome}")
+
+
+@_rule("a message waits on a channel nobody has received from", Capability.QUEUES)
+async def _waits(ctx: _Context) -> None:
+    sent: list[object] = [1, 2]
+    for n in range(1, 3):
+        await ctx.layer.send("kit.named", _message(n))
+    received = await ctx.receive_many("kit.named", 2, sent)
+    if received != sent:
+        ctx.fail(f"sent {sent} to 'kit.named' before any receive on it, received {received}")
+
+
+@_rule("a cancelled receive loses no message", Capability.QUEUES)
 async def _cancelled_receive(ctx: _Context) -> None:
     # First: cancel a receive that is waiting on an empty channel, then send.
     waiting = asyncio.ensure_future(ctx.layer.receive("kit.cancel"))
@@ -550,64 +618,75 @@ async def _cancelled_receive(ctx: _Context) -> None:
 @_rule("group_send reaches every member once", Capability.GROUPS)
 async def _group_send(ctx: _Context) -> None:
     groups = ctx.groups
-    await groups.group_add("kit.group", "kit.a")
-    await groups.group_add("kit.group", "kit.a")
-    await groups.group_add("kit.group", "kit.b")
-    await groups.group_add("kit.other", "kit.b")
+    a, b, c = await ctx.channel("a"), await ctx.channel("b"), await ctx.channel("c")
+    await groups.group_add("kit.group", a)
+    await groups.group_add("kit.group", a)
+    await groups.group_add("kit.group", b)
+    await groups.group_add("kit.other", b)
     await groups.group_send("kit.group", _message(1))
     await groups.group_send("kit.other", _message(2))
-    after = "after group_send to 'kit.group' (members 'kit.a', 'kit.b')"
-    await ctx.expect("kit.a", _message(1), after)
-    await ctx.expect_nothing("kit.a", f"{after}, once 'kit.a' had its copy")
-    await ctx.expect("kit.b", _message(1), after)
-    await ctx.expect("kit.b", _message(2), "after group_send to 'kit.other' (member 'kit.b')")
-    await ctx.expect_nothing("kit.c", f"{after}; 'kit.c' is in no group")
+    after = f"after group_send to 'kit.group' (members {a!r}, {b!r})"
+    await ctx.expect(a, _message(1), after)
+    await ctx.expect_nothing(a, f"{after}, once {a!r} had its copy")
+    await ctx.expect(b, _message(1), after)
+    await ctx.expect(b, _message(2), f"after group_send to 'kit.other' (member {b!r})")
+    await ctx.expect_nothing(c, f"{after}; {c!r} is in no group")
 
 
 @_rule("group_discard stops delivery", Capability.GROUPS)
 async def _group_discard(ctx: _Context) -> None:
     groups = ctx.groups
-    await groups.group_add("kit.group", "kit.a")
-    await groups.group_add("kit.group", "kit.b")
-    await groups.group_discard("kit.group", "kit.a")
+    a, b = await ctx.channel("a"), await ctx.channel("b")
+    await groups.group_add("kit.group", a)
+    await groups.group_add("kit.group", b)
+    await groups.group_discard("kit.group", a)
     await groups.group_send("kit.group", _message(1))
-    await ctx.expect_nothing("kit.a", "from a group_send after it was discarded from the group")
-    await ctx.expect("kit.b", _message(1), "from a group_send to its group")
-    await groups.group_add("kit.group", "kit.a")
+    await ctx.expect_nothing(a, "from a group_send after it was discarded from the group")
+    await ctx.expect(b, _message(1), "from a group_send to its group")
+    await groups.group_add("kit.group", a)
     await groups.group_send("kit.group", _message(2))
-    await ctx.expect("kit.a", _message(2), "from a group_send after it was added back")
+    await ctx.expect(a, _message(2), "from a group_send after it was added back")
 
 
 @_rule("group_discard of a non-member does nothing", Capability.GROUPS)
 async def _discard_non_member(ctx: _Context) -> None:
     groups = ctx.groups
+    b = await ctx.channel("b")
     await groups.group_discard("kit.unknown", "kit.a")
-    await groups.group_add("kit.group", "kit.b")
+    await groups.group_add("kit.group", b)
     await groups.group_discard("kit.group", "kit.a")
     await groups.group_send("kit.group", _message(1))
-    await ctx.expect("kit.b", _message(1), "after a non-member was discarded from its group")
+    await ctx.expect(b, _message(1), "after a non-member was discarded from its group")
 
 
 @_rule("group_send to an empty group does nothing", Capability.GROUPS)
 async def _empty_group(ctx: _Context) -> None:
     groups = ctx.groups
+    a = await ctx.channel("a")
     await groups.group_send("kit.unknown", _message(1))
-    await groups.group_add("kit.group", "kit.a")
-    await groups.group_discard("kit.group", "kit.a")
+    await groups.group_add("kit.group", a)
+    await groups.group_discard("kit.group", a)
     await groups.group_send("kit.group", _message(2))
-    await ctx.expect_nothing("kit.a", "from a group it was discarded from")
+    await ctx.expect_nothing(a, "from a group it was discarded from")
 
 
 @_rule("flush drops every message and group", Capability.FLUSH)
 async def _flush(ctx: _Context) -> None:
-    await ctx.layer.send("kit.a", _message(1))
-    if Capability.GROUPS in ctx.capabilities:
-        await ctx.groups.group_add("kit.group", "kit.b")
+    # Only a queueing layer holds a message it was sent: an at-most-once layer
+    # may still have it in flight, where no flush can reach it.
+    queues = Capability.QUEUES in ctx.capabilities
+    has_groups = Capability.GROUPS in ctx.capabilities
+    a, b = await ctx.channel("a"), await ctx.channel("b")
+    if queues:
+        await ctx.layer.send(a, _message(1))
+    if has_groups:
+        await ctx.groups.group_add("kit.group", b)
     await ctx.flushable.flush()
-    await ctx.expect_nothing("kit.a", "after flush()")
-    if Capability.GROUPS in ctx.capabilities:
+    if queues:
+        await ctx.expect_nothing(a, "after flush()")
+    if has_groups:
         await ctx.groups.group_send("kit.group", _message(2))
-        await ctx.expect_nothing("kit.b", "from a group_send to a group it joined before flush()")
+        await ctx.expect_nothing(b, "from a group_send to a group it joined before flush()")
 
 
 # -- capacity --------------------------------------------------------------------
@@ -615,7 +694,7 @@ async def _flush(ctx: _Context) -> None:
 _SMALL: Final = LayerOptions(capacity=3)
 
 
-@_rule("send raises ChannelFull at capacity", Capability.CAPACITY, _SMALL)
+@_rule("send raises ChannelFull at capacity", Capability.CAPACITY | Capability.QUEUES, _SMALL)
 async def _capacity(ctx: _Context) -> None:
     for n in range(1, 4):
         await ctx.layer.send("kit.full", _message(n))
@@ -634,7 +713,7 @@ async def _capacity(ctx: _Context) -> None:
 
 @_rule(
     "group_send skips a full member and reaches the others",
-    Capability.GROUPS | Capability.CAPACITY,
+    Capability.GROUPS | Capability.CAPACITY | Capability.QUEUES,
     _SMALL,
 )
 async def _group_capacity(ctx: _Context) -> None:
@@ -659,7 +738,7 @@ async def _group_capacity(ctx: _Context) -> None:
 
 @_rule(
     "messages expire expiry seconds after they are sent",
-    Capability.EXPIRY | Capability.CLOCK,
+    Capability.EXPIRY | Capability.CLOCK | Capability.QUEUES,
     LayerOptions(expiry=10),
 )
 async def _expiry(ctx: _Context) -> None:
@@ -677,7 +756,7 @@ async def _expiry(ctx: _Context) -> None:
 
 @_rule(
     "a channel holding an expired message leaves all its groups",
-    Capability.EXPIRY | Capability.GROUPS | Capability.CLOCK,
+    Capability.EXPIRY | Capability.GROUPS | Capability.CLOCK | Capability.QUEUES,
     LayerOptions(expiry=10),
 )
 async def _expiry_leaves_groups(ctx: _Context) -> None:
@@ -700,16 +779,15 @@ async def _expiry_leaves_groups(ctx: _Context) -> None:
 )
 async def _group_expiry(ctx: _Context) -> None:
     groups = ctx.groups
-    await groups.group_add("kit.group", "kit.old")
-    await groups.group_add("kit.group", "kit.renewed")
+    old, renewed = await ctx.channel("old"), await ctx.channel("renewed")
+    await groups.group_add("kit.group", old)
+    await groups.group_add("kit.group", renewed)
     ctx.clock.advance(60)
-    await groups.group_add("kit.group", "kit.renewed")
+    await groups.group_add("kit.group", renewed)
     ctx.clock.advance(60)
     await groups.group_send("kit.group", _message(1))
-    await ctx.expect(
-        "kit.renewed", _message(1), "60s after group_add renewed it, with group_expiry 100s"
-    )
-    await ctx.expect_nothing("kit.old", "120s after its group_add, with group_expiry 100s")
+    await ctx.expect(renewed, _message(1), "60s after group_add renewed it, with group_expiry 100s")
+    await ctx.expect_nothing(old, "120s after its group_add, with group_expiry 100s")
 
 
 # -- copies ------------------------------------------------------------------------
@@ -719,21 +797,22 @@ async def _group_expiry(ctx: _Context) -> None:
 async def _deep_copy(ctx: _Context) -> None:
     message: dict[str, object] = {"type": "kit.message", "items": [1, 2], "nested": {"k": "v"}}
     original = copy.deepcopy(message)
-    await ctx.layer.send("kit.a", message)
-    await ctx.layer.send("kit.b", message)
+    a, b = await ctx.channel("a"), await ctx.channel("b")
+    await ctx.layer.send(a, message)
+    await ctx.layer.send(b, message)
     _mutate(message)
-    first = await ctx.receive("kit.a", "the sent message")
+    first = await ctx.receive(a, "the sent message")
     if first != original:
-        ctx.fail(f"the sender changed its message after send and 'kit.a' received {first!r}")
+        ctx.fail(f"the sender changed its message after send and {a!r} received {first!r}")
     _mutate(first)
-    await ctx.expect("kit.b", original, "after 'kit.a' changed its copy of the same message")
+    await ctx.expect(b, original, f"after {a!r} changed its copy of the same message")
     if Capability.GROUPS not in ctx.capabilities:
         return
-    await ctx.groups.group_add("kit.group", "kit.a")
-    await ctx.groups.group_add("kit.group", "kit.b")
+    await ctx.groups.group_add("kit.group", a)
+    await ctx.groups.group_add("kit.group", b)
     await ctx.groups.group_send("kit.group", original)
-    _mutate(await ctx.receive("kit.a", "a group message"))
-    await ctx.expect("kit.b", original, "from group_send after 'kit.a' changed its copy")
+    _mutate(await ctx.receive(a, "a group message"))
+    await ctx.expect(b, original, f"from group_send after {a!r} changed its copy")
 
 
 def _mutate(message: Mapping[str, object]) -> None:
@@ -766,11 +845,20 @@ def channel_layer_state_machine(
     a test class, or run it with ``hypothesis.stateful.run_state_machine_as_test``.
     It runs 50 examples of up to 30 steps; each owns an event loop, so run it
     from a synchronous test.
+
+    It suits at-most-once layers too: it sends and receives only on channels
+    from ``new_channel``, never cancels a receive, and without QUEUES flushes
+    only while no message is due, so none can be in flight.
+
+    Raises:
+        ValueError: the capabilities contradict each other.
     """
     from hypothesis import Phase, settings
     from hypothesis import strategies as st
     from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
+    _require_consistent(capabilities)
+    queues = Capability.QUEUES in capabilities
     has_groups = Capability.GROUPS in capabilities
     has_clock = Capability.CLOCK in capabilities
     expiry = _MODEL_EXPIRY if Capability.EXPIRY in capabilities and has_clock else _NEVER
@@ -802,10 +890,13 @@ def channel_layer_state_machine(
             # channel -> (sent at, number) for each message it holds, oldest first.
             # Draws pick channels in insertion order, never sorted: names from
             # new_channel are random, and a replayed example must pick the same.
-            self.queues: dict[str, deque[tuple[float, int]]] = {
-                "kit.sm.a": deque(),
-                "kit.sm.b": deque(),
-            }
+            self.queues: dict[str, deque[tuple[float, int]]] = {}
+            try:
+                for _ in range(2):
+                    self.queues[self.run(self.layer.new_channel("kit.sm."))] = deque()
+            except BaseException:
+                self.teardown()
+                raise
             # group -> channel -> time of its last group_add
             self.groups: dict[str, dict[str, float]] = {name: {} for name in group_names}
             self.sent = 0
@@ -913,7 +1004,11 @@ def channel_layer_state_machine(
                 elif len(self.queues[channel]) < capacity:
                     self.queues[channel].append((self.now(), self.sent))
 
-        @precondition(lambda self: Capability.FLUSH in capabilities)
+        @precondition(
+            lambda self: (
+                Capability.FLUSH in capabilities and (queues or not any(self.queues.values()))
+            )
+        )
         @rule()
         def flush(self) -> None:
             """Flush the layer: no messages, no groups."""

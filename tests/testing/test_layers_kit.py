@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
@@ -25,7 +26,8 @@ from channels.testing.layers import (
 from channels.types import ChannelMessage, ReceivedMessage
 
 EVERYTHING = (
-    Capability.GROUPS
+    Capability.QUEUES
+    | Capability.GROUPS
     | Capability.FLUSH
     | Capability.EXPIRY
     | Capability.GROUP_EXPIRY
@@ -33,6 +35,8 @@ EVERYTHING = (
     | Capability.CLOCK
     | Capability.DEEP_COPY
 )
+# What an at-most-once layer such as Redis pub/sub can honestly claim.
+AT_MOST_ONCE = Capability.GROUPS | Capability.FLUSH | Capability.DEEP_COPY
 # Broken layers make the kit wait for messages that never come: keep it short.
 QUICK = 0.2
 
@@ -44,6 +48,10 @@ CORE_RULES = (
     "new_channel returns unique, valid names that receive",
     "invalid names and non-mapping messages raise TypeError",
     "concurrent receivers on one channel get distinct messages",
+    "a cancelled receive stops waiting",
+)
+QUEUE_RULES = (
+    "a message waits on a channel nobody has received from",
     "a cancelled receive loses no message",
 )
 GROUP_RULES = (
@@ -54,6 +62,7 @@ GROUP_RULES = (
 )
 EVERY_RULE = (
     *CORE_RULES,
+    *QUEUE_RULES,
     *GROUP_RULES,
     "flush drops every message and group",
     "send raises ChannelFull at capacity",
@@ -276,11 +285,61 @@ class NoFlushExtensionLayer(ReferenceLayer):
     extensions: Sequence[str] = ("groups",)
 
 
+class AtMostOnceLayer(ReferenceLayer):
+    """Pub/sub in miniature: keeps messages only for channels someone listens on.
+
+    new_channel and receive start listening; the last cancelled receive on a
+    channel stops listening and drops what it held.
+    """
+
+    def __init__(self, options: LayerOptions) -> None:
+        super().__init__(options)
+        self.listening: set[str] = set()
+        self.receivers: Counter[str] = Counter()
+
+    def put(self, channel: str, message: ChannelMessage) -> bool:
+        return channel not in self.listening or super().put(channel, message)
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        channel = await super().new_channel(prefix)
+        self.listening.add(channel)
+        return channel
+
+    async def receive(self, channel: str) -> ReceivedMessage:
+        self.require_valid_channel_name(channel)
+        self.listening.add(channel)
+        self.receivers[channel] += 1
+        try:
+            return await super().receive(channel)
+        except asyncio.CancelledError:
+            if self.receivers[channel] == 1:
+                self.listening.discard(channel)
+                self.queues.pop(channel, None)
+            raise
+        finally:
+            self.receivers[channel] -= 1
+
+
+class CancelIgnoringLayer(ReferenceLayer):
+    """Answers a cancelled receive with a message instead of being cancelled."""
+
+    async def receive(self, channel: str) -> ReceivedMessage:
+        try:
+            return await super().receive(channel)
+        except asyncio.CancelledError:
+            return {"type": "kit.ignored"}
+
+
 def factory(layer_class: type[ReferenceLayer]) -> Callable[[LayerOptions], ReferenceLayer]:
     def make_layer(options: LayerOptions) -> ReferenceLayer:
         return layer_class(options)
 
     return make_layer
+
+
+def without_random_names(text: str) -> str:
+    """Turn the reference layer's ``kit.a.ref!<hex>`` channels back into ``kit.a``."""
+    return re.sub(r"\.ref![0-9a-f]{32}", "", text)
 
 
 def make_in_memory(options: LayerOptions) -> InMemoryChannelLayer:
@@ -312,7 +371,19 @@ class TestConformingLayers:
         def make_layer(options: LayerOptions) -> CoreOnlyLayer:
             return CoreOnlyLayer()
 
-        assert await check_channel_layer(make_layer) == CORE_RULES
+        assert await check_channel_layer(make_layer, Capability.QUEUES) == (
+            *CORE_RULES,
+            *QUEUE_RULES,
+        )
+
+    async def test_an_at_most_once_layer_keeps_every_rule_it_claims(self) -> None:
+        checked = await check_channel_layer(factory(AtMostOnceLayer), AT_MOST_ONCE)
+        assert checked == (
+            *CORE_RULES,
+            *GROUP_RULES,
+            "flush drops every message and group",
+            "receivers never share message objects",
+        )
 
     async def test_the_layer_is_closed_after_each_rule(self) -> None:
         opened: list[InMemoryChannelLayer] = []
@@ -335,20 +406,41 @@ class TestCapabilitiesSelectRules:
     async def test_core_alone(self) -> None:
         assert await check_channel_layer(make_in_memory) == CORE_RULES
 
+    async def test_queues_add_their_rules(self) -> None:
+        checked = await check_channel_layer(make_in_memory, Capability.QUEUES)
+        assert checked == CORE_RULES + QUEUE_RULES
+
     async def test_groups_add_their_rules(self) -> None:
         checked = await check_channel_layer(make_in_memory, Capability.GROUPS)
         assert checked == CORE_RULES + GROUP_RULES
 
     async def test_expiry_rules_need_the_clock(self) -> None:
-        claims = Capability.GROUPS | Capability.EXPIRY | Capability.GROUP_EXPIRY
+        claims = Capability.QUEUES | Capability.GROUPS | Capability.EXPIRY | Capability.GROUP_EXPIRY
         without_clock = await check_channel_layer(make_in_memory, claims)
         with_clock = await check_channel_layer(make_in_memory, claims | Capability.CLOCK)
-        assert without_clock == CORE_RULES + GROUP_RULES
+        assert without_clock == CORE_RULES + QUEUE_RULES + GROUP_RULES
         assert set(with_clock) - set(without_clock) == {
             "messages expire expiry seconds after they are sent",
             "a channel holding an expired message leaves all its groups",
             "memberships expire group_expiry seconds after group_add",
         }
+
+    @pytest.mark.parametrize(
+        "claims",
+        [
+            pytest.param(Capability.CAPACITY, id="capacity"),
+            pytest.param(Capability.EXPIRY | Capability.CLOCK, id="expiry"),
+        ],
+    )
+    async def test_counting_held_messages_needs_queues(self, claims: Capability) -> None:
+        with pytest.raises(
+            ValueError,
+            match=r"^capabilities CAPACITY and EXPIRY need QUEUES, since they count the "
+            r"messages a channel holds; got <Capability\.",
+        ):
+            await check_channel_layer(make_in_memory, claims)
+        with pytest.raises(ValueError, match=r"^capabilities CAPACITY and EXPIRY need QUEUES"):
+            channel_layer_state_machine(make_in_memory, claims)
 
     async def test_the_factory_gets_a_clock_only_with_clock(self) -> None:
         seen: list[LayerOptions] = []
@@ -377,7 +469,7 @@ class TestBrokenLayersFail:
             ),
             pytest.param(
                 CancelDroppingLayer,
-                Capability.CORE,
+                Capability.QUEUES,
                 "rule 'a cancelled receive loses no message' broke: receive('kit.cancel') "
                 "waited 0.2s for {'type': 'kit.message', 'n': 2} (sent as a waiting receive "
                 "on it was cancelled) and got nothing",
@@ -393,14 +485,14 @@ class TestBrokenLayersFail:
             ),
             pytest.param(
                 UnboundedLayer,
-                Capability.CAPACITY,
+                Capability.CAPACITY | Capability.QUEUES,
                 "rule 'send raises ChannelFull at capacity' broke: sent 4 messages to "
                 "'kit.full' with capacity 3 and none raised ChannelFull",
                 id="ignores-capacity",
             ),
             pytest.param(
                 StrictGroupLayer,
-                Capability.GROUPS | Capability.CAPACITY,
+                Capability.GROUPS | Capability.CAPACITY | Capability.QUEUES,
                 "rule 'group_send skips a full member and reaches the others' broke: "
                 "group_send raised ChannelFull(\"channel 'kit.full' is full: it holds 3 "
                 'messages") because one member was full; it must skip it',
@@ -408,7 +500,7 @@ class TestBrokenLayersFail:
             ),
             pytest.param(
                 ImmortalMessagesLayer,
-                Capability.EXPIRY | Capability.CLOCK,
+                Capability.EXPIRY | Capability.CLOCK | Capability.QUEUES,
                 "rule 'messages expire expiry seconds after they are sent' broke: 'kit.expiry' "
                 "received {'type': 'kit.message', 'n': 1} with expiry 10s, 11s after 1 was "
                 "sent and 6s after 2 was; expected {'type': 'kit.message', 'n': 2}",
@@ -416,7 +508,7 @@ class TestBrokenLayersFail:
             ),
             pytest.param(
                 StayingMembersLayer,
-                Capability.EXPIRY | Capability.GROUPS | Capability.CLOCK,
+                Capability.EXPIRY | Capability.GROUPS | Capability.CLOCK | Capability.QUEUES,
                 "rule 'a channel holding an expired message leaves all its groups' broke: "
                 "'kit.stale' received {'type': 'kit.message', 'n': 2} from group_sends made "
                 "after a message it held expired; it should have received nothing",
@@ -460,6 +552,20 @@ class TestBrokenLayersFail:
                 id="ignores-the-prefix",
             ),
             pytest.param(
+                CancelIgnoringLayer,
+                Capability.CORE,
+                "rule 'a cancelled receive stops waiting' broke: a receive on the empty "
+                "'kit.cancel' was cancelled and returned {'type': 'kit.ignored'}",
+                id="ignores-cancellation",
+            ),
+            pytest.param(
+                AtMostOnceLayer,
+                AT_MOST_ONCE | Capability.QUEUES,
+                "rule 'a message waits on a channel nobody has received from' broke: sent "
+                "[1, 2] to 'kit.named', received [] and then receive() waited 0.2s for more",
+                id="at-most-once-claims-queues",
+            ),
+            pytest.param(
                 NoFlushExtensionLayer,
                 Capability.GROUPS | Capability.FLUSH,
                 "rule 'the layer has the methods and extensions it claims' broke: the layer "
@@ -473,7 +579,7 @@ class TestBrokenLayersFail:
     ) -> None:
         with pytest.raises(AssertionError) as failure:
             await check_channel_layer(factory(layer_class), capabilities, timeout=QUICK)
-        assert str(failure.value).startswith(message)
+        assert without_random_names(str(failure.value)).startswith(message)
 
     async def test_a_claimed_extension_needs_its_methods(self) -> None:
         def make_layer(options: LayerOptions) -> CoreOnlyLayer:
@@ -562,15 +668,23 @@ class TestStateMachine:
         def make_layer(options: LayerOptions) -> CoreOnlyLayer:
             return CoreOnlyLayer()
 
-        run_state_machine_as_test(channel_layer_state_machine(make_layer))
+        run_state_machine_as_test(channel_layer_state_machine(make_layer, Capability.QUEUES))
+
+    def test_an_at_most_once_layer_agrees_with_the_model(self) -> None:
+        machine = channel_layer_state_machine(factory(AtMostOnceLayer), AT_MOST_ONCE)
+        run_state_machine_as_test(machine)
 
     @pytest.mark.parametrize(
         ("layer_class", "capabilities"),
         [
             pytest.param(ReorderingLayer, Capability.CORE, id="reorders"),
-            pytest.param(UnboundedLayer, Capability.CAPACITY, id="ignores-capacity"),
             pytest.param(
-                ImmortalMessagesLayer, Capability.EXPIRY | Capability.CLOCK, id="never-expires"
+                UnboundedLayer, Capability.CAPACITY | Capability.QUEUES, id="ignores-capacity"
+            ),
+            pytest.param(
+                ImmortalMessagesLayer,
+                Capability.EXPIRY | Capability.CLOCK | Capability.QUEUES,
+                id="never-expires",
             ),
             pytest.param(
                 EternalGroupsLayer,
@@ -586,7 +700,8 @@ class TestStateMachine:
         with pytest.raises(
             AssertionError, match=r"^rule 'the layer agrees with a reference model' broke: "
         ):
-            run_state_machine_as_test(machine, settings=QUIET)
+            # A failure can take four exact steps to reach: search longer than QUIET.
+            run_state_machine_as_test(machine, settings=settings(QUIET, max_examples=200))
 
     def test_the_factory_may_be_async(self) -> None:
         async def make_layer(options: LayerOptions) -> InMemoryChannelLayer:
