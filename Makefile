@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 $(UPSTREAM_STAMP):
 	test -x $(UPSTREAM)/bin/python || $(PYTHON) -m venv $(UPSTREAM)
-	$(UPSTREAM)/bin/python -m pip install --quiet 'channels>=4.3,<4.4' 'channels-redis>=4.3,<4.4' 'Django>=5.2,<6' 'uvicorn[standard]' websockets
+	$(UPSTREAM)/bin/python -m pip install --quiet 'channels>=4.3,<4.4' 'channels-redis>=4.3,<4.4' 'Django>=5.2,<6' 'uvicorn[standard]' websockets daphne cryptography
 	touch $(UPSTREAM_STAMP)
 
 upstream: $(UPSTREAM_STAMP)
@@ -44,6 +44,17 @@ pytest: $(STAMP) $(UPSTREAM_STAMP)
 ## The suite on Django 4.2 LTS (Python 3.11) and the newest Django 6 (Python 3.12+).
 matrix: $(STAMP) $(UPSTREAM_STAMP)
 	$(BIN)/nox --reuse-existing-virtualenvs
+
+## make demo: the example chat app on http://127.0.0.1:8000 (Ctrl-C stops it).
+DEMO := examples/chat
+demo: $(STAMP)
+	cd $(DEMO) && ../../$(BIN)/python manage.py migrate --no-input -v 0
+	@echo "Chat demo: open http://127.0.0.1:8000/ in two browser windows (Ctrl-C stops it)."
+	cd $(DEMO) && ../../$(BIN)/python -m daphne -b 127.0.0.1 -p 8000 chat_project.asgi:application
+
+## make bench: typed-channels against upstream, side by side (results in benchmarks/results/).
+bench: $(STAMP) $(UPSTREAM_STAMP)
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) $(UPSTREAM) .nox .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,20 @@
+#!/usr/bin/env python
+"""Django's command-line utility for the chat demo (migrate, runworker...)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__: list[str] = []
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat_project.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

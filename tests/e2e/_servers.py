@@ -1,0 +1,164 @@
+"""Run the chat demo under a real ASGI server, as a subprocess on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Generator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "CHAT_DIR",
+    "REPO",
+    "SERVERS",
+    "ChatServer",
+    "chat_environment",
+    "migrate",
+    "serving",
+]
+
+REPO = Path(__file__).resolve().parents[2]
+CHAT_DIR = REPO / "examples" / "chat"
+HOST = "127.0.0.1"
+SERVERS = ("daphne", "uvicorn", "hypercorn")
+
+# Bounds on waiting for a server: to listen, then to exit once asked to.
+_START_TIMEOUT = 30.0
+_STOP_TIMEOUT = 10.0
+# Between two connection attempts the poll waits on the process itself, so an
+# early exit is noticed at once.
+_POLL_INTERVAL = 0.05
+# Settings the demo reads from the environment; each test chooses its own.
+_DEMO_VARIABLES = ("REDIS_URL", "CHAT_REDIS_PREFIX", "CHAT_DATABASE", "CHAT_DEBUG")
+
+
+@dataclass(frozen=True)
+class ChatServer:
+    """A running server: which one, where it listens, and its log."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def room_url(self, room: str) -> str:
+        return f"{self.http_url}/chat/{room}/"
+
+    def websocket_url(self, room: str) -> str:
+        return f"ws://{HOST}:{self.port}/ws/chat/{room}/"
+
+
+def chat_environment(database: Path, **settings: str) -> dict[str, str]:
+    """Return the demo's environment: its settings module, ``database`` and ``settings``."""
+    env = {key: value for key, value in os.environ.items() if key not in _DEMO_VARIABLES}
+    env.update(
+        PYTHONPATH=str(CHAT_DIR),
+        DJANGO_SETTINGS_MODULE="chat_project.settings",
+        CHAT_DATABASE=str(database),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(settings)
+    return env
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    """Create the demo's tables (sessions live in the database)."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=CHAT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py migrate failed ({result.returncode}):\n{result.stderr}")
+
+
+def _command(server: str, port: int) -> list[str]:
+    app = "chat_project.asgi:application"
+    if server == "daphne":
+        return [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port), app]
+    if server == "uvicorn":
+        # Django's ASGI handler does not speak the lifespan protocol.
+        args = ["--host", HOST, "--port", str(port), "--lifespan", "off"]
+        return [sys.executable, "-m", "uvicorn", *args, app]
+    if server == "hypercorn":
+        return [sys.executable, "-m", "hypercorn", "--bind", f"{HOST}:{port}", app]
+    raise ValueError(f"server must be one of {SERVERS!r}; got {server!r}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_until_listening(server: ChatServer) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT
+    while not _listening(server.port):
+        try:
+            code = server.process.wait(timeout=_POLL_INTERVAL)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{server.name} did not listen on port {server.port} within "
+                    f"{_START_TIMEOUT}s:\n{_tail(server.log)}"
+                ) from None
+        else:
+            raise RuntimeError(
+                f"{server.name} exited with {code} before listening:\n{_tail(server.log)}"
+            )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=_STOP_TIMEOUT)
+
+
+def _tail(log: Path, lines: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def serving(
+    server: str, env: Mapping[str, str], log_dir: Path
+) -> Generator[ChatServer, None, None]:
+    """Serve the demo with ``server`` on a free port until the block ends, then stop it."""
+    port = _free_port()
+    log = log_dir / f"{server}-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            _command(server, port), cwd=CHAT_DIR, env=dict(env), stdout=output, stderr=output
+        )
+    try:
+        running = ChatServer(server, port, process, log)
+        _wait_until_listening(running)
+        yield running
+    finally:
+        _stop(process)
