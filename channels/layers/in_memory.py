@@ -32,6 +32,8 @@ logger = logging.getLogger("channels.layers")
 
 _ATOMS: Final[frozenset[type]] = frozenset({str, int, float, bool, bytes, type(None)})
 _COMPACT_SLACK: Final = 64
+# Channel names seen valid are remembered, up to this many, to skip the regex.
+_KNOWN_NAMES_LIMIT: Final = 4096
 
 
 def _copy(value: Any) -> Any:
@@ -50,7 +52,10 @@ def _copy(value: Any) -> Any:
 
 
 def _copy_message(message: ChannelMessage) -> ReceivedMessage:
-    return {key: _copy(value) for key, value in message.items()}
+    # Atoms are tested inline: most message values are strings and numbers.
+    return {
+        key: value if value.__class__ in _ATOMS else _copy(value) for key, value in message.items()
+    }
 
 
 class _Channel:
@@ -102,6 +107,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
         super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
         self.group_expiry = group_expiry
         self._clock = clock
+        self._known_channels: set[str] = set()
+        self._known_groups: set[str] = set()
         self._reset()
 
     def _reset(self) -> None:
@@ -122,7 +129,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
     async def send(self, channel: str, message: ChannelMessage) -> None:
         """Queue a copy of ``message`` on ``channel``; raise ChannelFull at capacity."""
         self._require_message(message)
-        self.require_valid_channel_name(channel)
+        if channel not in self._known_channels:
+            self._learn_channel_name(channel)
         now = self._clock()
         self._expire(now)
         if not self._put(channel, _copy_message(message), False, now):
@@ -137,13 +145,14 @@ class InMemoryChannelLayer(BaseChannelLayer):
         goes to one of them, and a receive cancelled while it waits takes no
         message with it.
         """
-        self.require_valid_channel_name(channel)
+        if channel not in self._known_channels:
+            self._learn_channel_name(channel)
         self._expire(self._clock())
         state = self._channels.get(channel)
         if state is None:
             state = self._channels[channel] = _Channel(self.get_capacity(channel))
-        state.receivers += 1
-        try:
+        if not state.messages:
+            state.receivers += 1
             while not state.messages:
                 waiter = asyncio.get_running_loop().create_future()
                 state.waiters.append(waiter)
@@ -156,14 +165,16 @@ class InMemoryChannelLayer(BaseChannelLayer):
                     else:
                         waiter.cancel()
                         state.waiters.remove(waiter)
+                    state.receivers -= 1
+                    self._drop_if_idle(channel, state)
                     raise
                 self._expire(self._clock())
-            _, _, message, shared = state.messages.popleft()
-            self._queued_count -= 1
-            if state.messages:
-                self._wake(state)
-        finally:
             state.receivers -= 1
+        _, _, message, shared = state.messages.popleft()
+        self._queued_count -= 1
+        if state.messages:
+            self._wake(state)
+        else:
             self._drop_if_idle(channel, state)
         return _copy_message(message) if shared else message
 
@@ -176,8 +187,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def group_add(self, group: str, channel: str) -> None:
         """Add ``channel`` to ``group``, or renew its membership."""
-        self.require_valid_group_name(group)
-        self.require_valid_channel_name(channel)
+        self._require_group_name(group)
+        if channel not in self._known_channels:
+            self._learn_channel_name(channel)
         now = self._clock()
         self._expire(now)
         members = self._groups.setdefault(group, {})
@@ -192,15 +204,16 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def group_discard(self, group: str, channel: str) -> None:
         """Remove ``channel`` from ``group``; nothing happens if it is not a member."""
-        self.require_valid_group_name(group)
-        self.require_valid_channel_name(channel)
+        self._require_group_name(group)
+        if channel not in self._known_channels:
+            self._learn_channel_name(channel)
         self._expire(self._clock())
         self._leave(group, channel)
 
     async def group_send(self, group: str, message: ChannelMessage) -> None:
         """Queue ``message`` on every member of ``group``; full members are skipped and logged."""
         self._require_message(message)
-        self.require_valid_group_name(group)
+        self._require_group_name(group)
         now = self._clock()
         self._expire(now)
         members = self._groups.get(group)
@@ -228,9 +241,27 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     # -- internals ------------------------------------------------------------
 
+    # Names seen valid are remembered (callers test membership first, inline,
+    # as send and receive are the hot path).
+
+    def _learn_channel_name(self, channel: str) -> None:
+        self.require_valid_channel_name(channel)
+        self._remember(self._known_channels, channel)
+
+    def _require_group_name(self, group: str) -> None:
+        if group not in self._known_groups:
+            self.require_valid_group_name(group)
+            self._remember(self._known_groups, group)
+
+    @staticmethod
+    def _remember(known: set[str], name: str) -> None:
+        if len(known) >= _KNOWN_NAMES_LIMIT:
+            known.clear()
+        known.add(name)
+
     @staticmethod
     def _require_message(message: object) -> None:
-        if not isinstance(message, Mapping):
+        if message.__class__ is not dict and not isinstance(message, Mapping):
             raise TypeError(
                 "message must be a mapping (such as a dict with a 'type' key); "
                 f"got {type(message).__name__}: {message!r}"
@@ -276,7 +307,14 @@ class InMemoryChannelLayer(BaseChannelLayer):
             return
 
     def _drop_if_idle(self, channel: str, state: _Channel) -> None:
-        if not state.messages and not state.receivers and self._channels.get(channel) is state:
+        # A group member's state is kept while it is a member: its consumer
+        # receives again at once, and the membership bounds what is kept.
+        if (
+            not state.messages
+            and not state.receivers
+            and channel not in self._memberships
+            and self._channels.get(channel) is state
+        ):
             del self._channels[channel]
 
     def _expire(self, now: float) -> None:
@@ -311,6 +349,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
         groups.discard(group)
         if not groups:
             del self._memberships[channel]
+            if (state := self._channels.get(channel)) is not None:
+                self._drop_if_idle(channel, state)
 
     def _leave_all(self, channel: str) -> None:
         for group in list(self._memberships.get(channel, ())):

@@ -244,6 +244,34 @@ class TestExpiry:
         assert len(layer._membership_deadlines) <= 67  # pyright: ignore[reportPrivateUsage]
 
 
+class TestStateIsReleased:
+    """What an idle channel leaves behind is internal; no public behaviour shows it."""
+
+    async def test_channel_received_once_leaves_nothing(self, layer: InMemoryChannelLayer) -> None:
+        for n in range(100):
+            await layer.send(f"once{n}", {"type": "m"})
+            await layer.receive(f"once{n}")
+        assert layer._channels == {}  # pyright: ignore[reportPrivateUsage]
+
+    async def test_member_state_kept_until_it_leaves(self, layer: InMemoryChannelLayer) -> None:
+        await layer.group_add("g", "member")
+        await layer.group_send("g", {"type": "m"})
+        await layer.receive("member")
+        assert "member" in layer._channels  # pyright: ignore[reportPrivateUsage]
+        await layer.group_discard("g", "member")
+        assert layer._channels == {}  # pyright: ignore[reportPrivateUsage]
+
+    async def test_member_state_released_when_membership_expires(
+        self, layer: InMemoryChannelLayer, clock: Clock
+    ) -> None:
+        await layer.group_add("g", "member")
+        await layer.group_send("g", {"type": "m"})
+        await layer.receive("member")
+        clock.now += 86400
+        await layer.send("other", {"type": "m"})
+        assert list(layer._channels) == ["other"]  # pyright: ignore[reportPrivateUsage]
+
+
 class TestGroups:
     async def test_group_send_reaches_every_member(self, layer: InMemoryChannelLayer) -> None:
         members = [f"member{n}" for n in range(10)]
