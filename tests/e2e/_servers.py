@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests._processes import free_port, stop_process
+
 __all__ = [
     "CHAT_DIR",
     "REPO",
@@ -27,9 +29,8 @@ CHAT_DIR = REPO / "examples" / "chat"
 HOST = "127.0.0.1"
 SERVERS = ("daphne", "uvicorn", "hypercorn")
 
-# Bounds on waiting for a server: to listen, then to exit once asked to.
+# The bound on waiting for a server to listen.
 _START_TIMEOUT = 30.0
-_STOP_TIMEOUT = 10.0
 # Between two connection attempts the poll waits on the process itself, so an
 # early exit is noticed at once.
 _POLL_INTERVAL = 0.05
@@ -98,13 +99,6 @@ def _command(server: str, port: int) -> list[str]:
     raise ValueError(f"server must be one of {SERVERS!r}; got {server!r}")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _listening(port: int) -> bool:
     try:
         with socket.create_connection((HOST, port), timeout=1):
@@ -130,17 +124,6 @@ def _wait_until_listening(server: ChatServer) -> None:
             )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=_STOP_TIMEOUT)
-
-
 def _tail(log: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -150,7 +133,7 @@ def serving(
     server: str, env: Mapping[str, str], log_dir: Path
 ) -> Generator[ChatServer, None, None]:
     """Serve the demo with ``server`` on a free port until the block ends, then stop it."""
-    port = _free_port()
+    port = free_port(HOST)
     log = log_dir / f"{server}-{port}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -161,4 +144,4 @@ def serving(
         _wait_until_listening(running)
         yield running
     finally:
-        _stop(process)
+        stop_process(process)

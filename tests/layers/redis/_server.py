@@ -15,23 +15,17 @@ import time
 from types import TracebackType
 from typing import Final
 
+from tests._processes import free_port, stop_process
+
 __all__ = ["RedisServer", "answers_ping", "redis_server_available"]
 
 _READY_TIMEOUT: Final = 10.0
-_STOP_TIMEOUT: Final = 10.0
 _POLL_INTERVAL: Final = 0.02
 
 
 def redis_server_available() -> bool:
     """Return whether a ``redis-server`` executable is on PATH."""
     return shutil.which("redis-server") is not None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def answers_ping(port: int) -> bool:
@@ -48,7 +42,7 @@ class RedisServer:
     """One private redis-server process on a fixed loopback port."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="typed-channels-redis-")
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -101,14 +95,8 @@ class RedisServer:
     def stop(self) -> None:
         """Stop the server by its PID (SIGTERM, then SIGKILL) and wait for it to exit."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=_STOP_TIMEOUT)
+        if process is not None:
+            stop_process(process)
 
     def restart(self) -> None:
         """Stop the server and start a fresh, empty one on the same port."""
