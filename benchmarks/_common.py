@@ -33,11 +33,35 @@ __all__ = [
     "Report",
     "Tracker",
     "measure_rate",
+    "message",
+    "round_trips",
     "side_info",
 ]
 
 # A workload fails instead of hanging when a message never arrives.
 WORKLOAD_TIMEOUT = 60.0
+
+
+def message(n: int) -> dict[str, Any]:
+    """The message every layer workload sends: a type, a short text and its number."""
+    return {"type": "chat.message", "text": "hello, world", "n": n}
+
+
+def round_trips(layer: Any, channel: str, per_batch: int) -> Callable[[], Awaitable[int]]:
+    """A batch of ``per_batch`` send+receive round trips on ``channel``, checked in order."""
+    count = 0
+
+    async def batch() -> int:
+        nonlocal count
+        for _ in range(per_batch):
+            await layer.send(channel, message(count))
+            received = await layer.receive(channel)
+            if received["n"] != count:
+                raise DeliveryError(1, f"sent #{count}, received {received!r}")
+            count += 1
+        return per_batch
+
+    return batch
 
 
 class DeliveryError(Exception):

@@ -16,17 +16,13 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from _common import DeliveryError, Report, Tracker, measure_rate
+from _common import DeliveryError, Report, Tracker, measure_rate, message, round_trips
 
 __all__ = ["main"]
 
 FANOUT_SIZES = (10, 100, 1_000)
 IDLE_SIZES = (10, 100_000)
 MEMORY_COUNT = 10_000
-
-
-def _message(n: int) -> dict[str, Any]:
-    return {"type": "chat.message", "text": "hello, world", "n": n}
 
 
 def _make_layer(**options: Any) -> Any:
@@ -66,18 +62,7 @@ class _Receivers:
 async def layer_round_trip() -> float:
     layer = _make_layer()
     channel = await layer.new_channel()
-    count = 0
-
-    async def batch() -> int:
-        nonlocal count
-        for _ in range(200):
-            await layer.send(channel, _message(count))
-            received = await layer.receive(channel)
-            if received["n"] != count:
-                raise DeliveryError(1, f"sent #{count}, received {received!r}")
-            count += 1
-        return 200
-
+    batch = round_trips(layer, channel, 200)
     return await measure_rate(batch)
 
 
@@ -122,7 +107,7 @@ async def layer_fanout(members: int) -> float:
         nonlocal sent
         tracker.expect(per_batch * members)
         for _ in range(per_batch):
-            await layer.group_send("room", _message(sent))
+            await layer.group_send("room", message(sent))
             sent += 1
         await tracker.wait()
         return per_batch
@@ -165,7 +150,7 @@ async def layer_idle_round_trip(idle: int) -> float:
 
     async def batch() -> int:
         nonlocal count
-        await layer.send(channel, _message(count))
+        await layer.send(channel, message(count))
         received = await layer.receive(channel)
         if received["n"] != count:
             raise DeliveryError(1, f"sent #{count}, received {received!r}")
@@ -198,10 +183,10 @@ def _traced(setup: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[fl
 
 async def _layer_idle_channels() -> object:
     layer = _make_layer()
-    await layer.send("warm.up", _message(0))
+    await layer.send("warm.up", message(0))
     await layer.receive("warm.up")
     for index in range(MEMORY_COUNT):
-        await layer.send(f"idle.{index}", _message(index))
+        await layer.send(f"idle.{index}", message(index))
     return layer
 
 
@@ -222,7 +207,7 @@ async def queue_round_trip() -> float:
     async def batch() -> int:
         nonlocal count
         for _ in range(200):
-            queue.put_nowait(_message(count))
+            queue.put_nowait(message(count))
             received = await queue.get()
             if received["n"] != count:
                 raise DeliveryError(1, "queue reordered")
@@ -282,9 +267,9 @@ async def queue_fanout(members: int) -> float:
         nonlocal sent
         tracker.expect(per_batch * members)
         for _ in range(per_batch):
-            message = _message(sent)
+            payload = message(sent)
             for name in group:
-                queues[name].put_nowait(message)
+                queues[name].put_nowait(payload)
             sent += 1
         await tracker.wait()
         return per_batch
@@ -310,11 +295,11 @@ async def set_churn(channels: int = 1_000, groups: int = 10) -> float:
 
 
 async def deepcopy_rate() -> float:
-    message = _message(1)
+    payload = message(1)
 
     async def batch() -> int:
         for _ in range(1_000):
-            copy.deepcopy(message)
+            copy.deepcopy(payload)
         return 1_000
 
     return await measure_rate(batch)
@@ -324,7 +309,7 @@ async def _queue_idle_channels() -> object:
     queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
     for index in range(MEMORY_COUNT):
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
-        queue.put_nowait(_message(index))
+        queue.put_nowait(message(index))
         queues[f"idle.{index}"] = queue
     return queues
 

@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]  # no stubs; only packb/unpackb are used
-from _common import DeliveryError, Report, measure_rate
+from _common import DeliveryError, Report, measure_rate, message, round_trips
 
 __all__ = ["main"]
 
@@ -58,25 +58,10 @@ async def _close(layer: Any) -> None:
         sys.stderr.write(f"  cleanup failed: {exc!r}\n")
 
 
-def _message(n: int) -> dict[str, Any]:
-    return {"type": "chat.message", "text": "hello, world", "n": n}
-
-
 async def layer_round_trip(specific: bool) -> float:
     layer = _make_layer()
     channel = await layer.new_channel() if specific else "bench.round_trip"
-    count = 0
-
-    async def batch() -> int:
-        nonlocal count
-        for _ in range(20):
-            await layer.send(channel, _message(count))
-            received = await layer.receive(channel)
-            if received["n"] != count:
-                raise DeliveryError(1, f"sent #{count}, received {received!r}")
-            count += 1
-        return 20
-
+    batch = round_trips(layer, channel, 20)
     try:
         return await measure_rate(batch, clock=WALL, min_time=0.4)
     finally:
@@ -95,7 +80,7 @@ async def layer_concurrent() -> float:
             receivers = [asyncio.create_task(layer.receive(name)) for name in names]
             await asyncio.sleep(0.05)  # let every receiver start waiting before the sends
             sends = await asyncio.gather(
-                *(layer.send(name, _message(round_)) for name in names), return_exceptions=True
+                *(layer.send(name, message(round_)) for name in names), return_exceptions=True
             )
             done, pending = await asyncio.wait(receivers, timeout=5)
             for task in pending:
@@ -145,7 +130,7 @@ async def layer_fanout(members: int, specific: bool) -> float:
         await layer.group_add("room", name)
 
     async def group_send(n: int) -> None:
-        await layer.group_send("room", _message(n))
+        await layer.group_send("room", message(n))
 
     try:
         return await _fanout(members, names, group_send, layer.receive, 10 if members < 1000 else 4)
@@ -166,7 +151,7 @@ async def raw_round_trip() -> float:
     async def batch() -> int:
         nonlocal count
         for _ in range(20):
-            await client.lpush(key, msgpack.packb(_message(count)))
+            await client.lpush(key, msgpack.packb(message(count)))
             popped = await client.brpop([key], timeout=5)
             if popped is None or msgpack.unpackb(popped[1])["n"] != count:
                 raise DeliveryError(1, f"raw round trip #{count} got {popped!r}")
@@ -189,7 +174,7 @@ async def raw_fanout(members: int) -> float:
     names = [f"{prefix}.{index}" for index in range(members)]
 
     async def group_send(n: int) -> None:
-        payload = msgpack.packb(_message(n))
+        payload = msgpack.packb(message(n))
         async with client.pipeline(transaction=False) as pipe:
             for name in names:
                 _ = pipe.lpush(name, payload)
@@ -221,7 +206,7 @@ async def raw_fanout_specific(members: int) -> float:
     inbox: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
 
     async def group_send(n: int) -> None:
-        await client.lpush(key, *(msgpack.packb({**_message(n), "c": name}) for name in names))
+        await client.lpush(key, *(msgpack.packb({**message(n), "c": name}) for name in names))
 
     async def receive(name: str) -> dict[str, Any]:
         while not inbox[name]:
@@ -252,10 +237,10 @@ async def raw_publish_round_trip() -> float:
     async def batch() -> int:
         nonlocal count
         for _ in range(20):
-            await client.publish(channel, msgpack.packb(_message(count)))
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
-            if message is None or msgpack.unpackb(message["data"])["n"] != count:
-                raise DeliveryError(1, f"raw publish #{count} got {message!r}")
+            await client.publish(channel, msgpack.packb(message(count)))
+            got = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+            if got is None or msgpack.unpackb(got["data"])["n"] != count:
+                raise DeliveryError(1, f"raw publish #{count} got {got!r}")
             count += 1
         return 20
 

@@ -188,12 +188,14 @@ class Target:
     needs: str  # the workload whose suite must have run; else the target is skipped
 
 
-def _at_least(name: str, over: str, minimum: float) -> Callable[[Table], tuple[float | None, bool]]:
+def _at_least(label: str, name: str, over: str, minimum: float) -> Target:
+    """The target: the ratio ours/``over`` on workload ``name`` is at least ``minimum``."""
+
     def check(table: Table) -> tuple[float | None, bool]:
         value = _ratio(table, name, over)
         return value, value is not None and value >= minimum
 
-    return check
+    return Target(label, check, f">= {minimum:g}", name)
 
 
 def _idle_check(table: Table) -> tuple[float | None, bool]:
@@ -219,56 +221,18 @@ def _server_echo(table: Table) -> tuple[float | None, bool]:
 
 
 TARGETS = [
-    Target(
-        "in-memory round trip vs upstream",
-        _at_least("mem.round_trip", "upstream", 3),
-        ">= 3",
-        "mem.round_trip",
-    ),
-    Target(
-        "in-memory fan-out 1,000 vs upstream",
-        _at_least("mem.fanout_1000", "upstream", 30),
-        ">= 30",
-        "mem.fanout_1000",
-    ),
+    _at_least("in-memory round trip vs upstream", "mem.round_trip", "upstream", 3),
+    _at_least("in-memory fan-out 1,000 vs upstream", "mem.fanout_1000", "upstream", 30),
     Target("receive: 100,000 idle / 10 idle (time)", _idle_check, "<= 1.5", "mem.idle_10"),
-    Target(
-        "Redis round trip vs channels-redis",
-        _at_least("redis.round_trip", "upstream", 2),
-        ">= 2",
-        "redis.round_trip",
-    ),
-    Target(
-        "Redis round trip vs raw redis-py",
-        _at_least("redis.round_trip", "limit", 0.7),
-        ">= 0.7",
-        "redis.round_trip",
-    ),
-    Target(
-        "Redis fan-out 1,000 normal vs channels-redis",
-        _at_least("redis.fanout_1000_normal", "upstream", 5),
-        ">= 5",
-        "redis.fanout_1000_normal",
+    _at_least("Redis round trip vs channels-redis", "redis.round_trip", "upstream", 2),
+    _at_least("Redis round trip vs raw redis-py", "redis.round_trip", "limit", 0.7),
+    _at_least(
+        "Redis fan-out 1,000 normal vs channels-redis", "redis.fanout_1000_normal", "upstream", 5
     ),
     Target("Redis 100 concurrent receivers work", _works, "no loss", "redis.concurrent_100"),
-    Target(
-        "consumer async echo vs upstream",
-        _at_least("consumer.async_echo", "upstream", 2),
-        ">= 2",
-        "consumer.async_echo",
-    ),
-    Target(
-        "consumer sync echo vs upstream",
-        _at_least("consumer.sync_echo", "upstream", 1.5),
-        ">= 1.5",
-        "consumer.sync_echo",
-    ),
-    Target(
-        "consumer broadcast to 200 vs upstream",
-        _at_least("consumer.broadcast_200", "upstream", 3),
-        ">= 3",
-        "consumer.broadcast_200",
-    ),
+    _at_least("consumer async echo vs upstream", "consumer.async_echo", "upstream", 2),
+    _at_least("consumer sync echo vs upstream", "consumer.sync_echo", "upstream", 1.5),
+    _at_least("consumer broadcast to 200 vs upstream", "consumer.broadcast_200", "upstream", 3),
     Target(
         "uvicorn echo vs upstream (server CPU), p99 <= upstream",
         _server_echo,
