@@ -138,6 +138,56 @@ end
 return full
 """)
 
+# The whole group_send in one script, when every key lives on one server and
+# the payload is plain msgpack. KEYS[1]: group key. ARGV: memberships added
+# before this have expired, the key prefix, now, messages sent before this have
+# expired, key TTL, capacity, then the payload up to its last value: the
+# message packed with its channel key last, whose value (the array of the
+# key's channels) the script packs per key. Returns the channels of full keys.
+_GROUP_SEND_ALL: Final = _Script("""
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local order, channels = {}, {}
+for _, channel in ipairs(members) do
+    local bang = string.find(channel, '!', 1, true)
+    local key = ARGV[2] .. (bang and string.sub(channel, 1, bang) or channel)
+    if not channels[key] then
+        channels[key] = {}
+        order[#order + 1] = key
+    end
+    table.insert(channels[key], channel)
+end
+local function pack_str(s)
+    if #s < 32 then return string.char(0xa0 + #s) .. s end
+    return string.char(0xd9, #s) .. s
+end
+local capacity = tonumber(ARGV[6])
+local full = {}
+for _, key in ipairs(order) do
+    local names = channels[key]
+    -- Receivers skip expired messages; trim them only when they would count.
+    local room = redis.call('ZCARD', key) < capacity
+    if not room then
+        redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[4])
+        room = redis.call('ZCARD', key) < capacity
+    end
+    if room then
+        local parts = {ARGV[7]}
+        if #names < 16 then
+            parts[2] = string.char(0x90 + #names)
+        else
+            parts[2] = string.char(0xdc, math.floor(#names / 256), #names % 256)
+        end
+        for i, name in ipairs(names) do parts[i + 2] = pack_str(name) end
+        redis.call('ZADD', key, ARGV[3], table.concat(parts))
+        redis.call('EXPIRE', key, ARGV[5])
+    else
+        for _, name in ipairs(names) do full[#full + 1] = name end
+    end
+end
+return full
+""")
+
 # KEYS[1]: group key. ARGV[1]: memberships added before this have expired.
 _GROUP_MEMBERS: Final = _Script("""
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
@@ -324,6 +374,9 @@ class RedisChannelLayer(BaseChannelLayer):
         payload = self._prepare(message)
         shard = self._group_shard(group)
         now = time.time()
+        if self._packs_in_script:
+            await self._group_send_in_script(group, payload, now)
+            return
         raw = await self._run(
             shard, _GROUP_MEMBERS, [self._group_key(group)], [now - self.group_expiry]
         )
@@ -356,6 +409,42 @@ class RedisChannelLayer(BaseChannelLayer):
                     len(full),
                     ", ".join(by_key[keys[int(index) - 1]][0] for index in full),
                 )
+
+    @property
+    def _packs_in_script(self) -> bool:
+        """Whether group_send can build every copy inside Redis.
+
+        It can when every key is on one server, copies are plain msgpack (not
+        encrypted) and every channel has the default capacity.
+        """
+        return (
+            self.ring_size == 1
+            and self._serializer.serializer_format == "msgpack"
+            and not self._serializer.encrypted
+            and not self.channel_capacity
+        )
+
+    async def _group_send_in_script(self, group: str, payload: dict[str, Any], now: float) -> None:
+        # Packed with an empty channel array last: the script replaces that
+        # array (its final byte, 0x90) with each key's channels.
+        head = self._serializer.dumps({**payload, _CHANNEL_KEY: []})[:-1]
+        full = await self._run(
+            0,
+            _GROUP_SEND_ALL,
+            [self._group_key(group)],
+            [
+                now - self.group_expiry,
+                self.prefix,
+                now,
+                self._expired_before(now),
+                self._ttl(),
+                self.capacity,
+                head,
+            ],
+        )
+        if full:
+            names = ", ".join(bytes(name).decode("utf-8") for name in full)
+            logger.info("group_send to %r skipped %d full channel(s): %s", group, len(full), names)
 
     # -- receiving -------------------------------------------------------------
 

@@ -178,10 +178,29 @@ class TestIdleReceive:
         await layer.close()
 
 
+# group_send builds the copies inside Redis unless a channel_capacity pattern
+# (or encryption, or several hosts) needs them built here: test both ways.
+GROUP_SEND_PATHS = pytest.mark.parametrize(
+    "options",
+    [{}, {"channel_capacity": {"matches.nothing.*": 100}}],
+    ids=["in-script", "per-key"],
+)
+
+
 class TestGroups:
-    async def test_group_send_reaches_every_member(self, make_layer: LayerMaker) -> None:
-        layer = make_layer()
-        members = [await layer.new_channel() for _ in range(30)] + ["shared.a", "shared.b"]
+    @GROUP_SEND_PATHS
+    async def test_group_send_reaches_every_member(
+        self, make_layer: LayerMaker, options: dict[str, Any]
+    ) -> None:
+        layer = make_layer(**options)
+        # Names either side of msgpack's 31-character short-string limit, and
+        # 30 channels on one process key (past the 15-item short array).
+        members = [await layer.new_channel() for _ in range(30)] + [
+            "shared.a",
+            "s" * 31,
+            "s" * 32,
+            "s" * 99,
+        ]
         for name in members:
             await layer.group_add("room", name)
         await layer.group_send("room", {"type": "hello"})
@@ -199,6 +218,20 @@ class TestGroups:
         self, make_layer: LayerMaker, caplog: pytest.LogCaptureFixture
     ) -> None:
         layer = make_layer(channel_capacity={"full.*": 1})
+        await layer.group_add("room", "full.one")
+        await layer.group_add("room", "open.one")
+        await layer.send("full.one", {"type": "first"})
+        with caplog.at_level(logging.INFO, logger="channels.layers.redis.core"):
+            await layer.group_send("room", {"type": "group"})
+        assert "skipped 1 full channel(s): full.one" in caplog.text
+        assert await layer.receive("open.one") == {"type": "group"}
+        assert await layer.receive("full.one") == {"type": "first"}
+        await layer.close()
+
+    async def test_full_member_is_skipped_and_logged_in_script(
+        self, make_layer: LayerMaker, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        layer = make_layer(capacity=1)
         await layer.group_add("room", "full.one")
         await layer.group_add("room", "open.one")
         await layer.send("full.one", {"type": "first"})
