@@ -7,11 +7,12 @@ by its ``"type"``: ``"chat.message"`` goes to ``chat_message()``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
-from asgiref.sync import async_to_sync
 from typing_extensions import Self
 
 from channels import DEFAULT_CHANNEL_LAYER
@@ -226,15 +227,24 @@ class SyncConsumer(AsyncConsumer):
     """A consumer whose handlers are plain functions, run in a thread.
 
     Handlers run through database_sync_to_async, which closes stale database
-    connections around each one; ``send`` blocks the handler until the event
-    loop has sent the event.
+    connections around each one. ``send`` hands the event to the event loop and
+    returns without waiting for it to go out (a thread hop each way costs more
+    than the rest of a round trip); events go out in order, a handler's events
+    are all sent before the next event is dispatched, and a handler waits in
+    ``send`` only while ``MAX_UNSENT`` of its events are still unsent. A send
+    that fails raises from the dispatch of the handler that sent it.
     """
 
-    _send_from_thread: Callable[[Event], None]
+    MAX_UNSENT: ClassVar[int] = 100
+
+    _loop: asyncio.AbstractEventLoop
+    _unsent: threading.Semaphore
+    _last_send: asyncio.Future[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one connection, running each handler in a thread."""
-        self._send_from_thread = async_to_sync(send)
+        self._loop = asyncio.get_running_loop()
+        self._unsent = threading.Semaphore(self.MAX_UNSENT)
         await super().__call__(scope, receive, send)
 
     async def _dispatch_received(self, message: ReceivedMessage) -> None:
@@ -243,15 +253,47 @@ class SyncConsumer(AsyncConsumer):
         await self.dispatch(message)
 
     async def dispatch(self, message: ReceivedMessage) -> None:
-        """Run the handler for ``message`` in a thread and wait for it.
+        """Run the handler for ``message`` in a thread, then wait until its events are sent.
 
         Raises:
             ValueError: the message has no usable type, or no method handles it.
         """
-        await database_sync_to_async(self._handler_for(message))(message)
+        try:
+            await database_sync_to_async(self._handler_for(message))(message)
+        finally:
+            last, self._last_send = self._last_send, None
+            if last is not None:
+                await last
 
     def send(  # type: ignore[override]  # upstream's sync consumers send synchronously
         self, message: Event
     ) -> None:
-        """Send an ASGI event to the server from a handler's thread."""
-        self._send_from_thread(message)
+        """Send an ASGI event to the server from a handler's thread.
+
+        Raises:
+            RuntimeError: called from the event loop's own thread, where a sync
+                send could only block the loop; async code awaits ``base_send``.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                f"{type(self).__qualname__}.send() must be called from a handler's thread, "
+                "not from async code; there, await self.base_send(event)"
+            )
+        self._unsent.acquire()
+        self._loop.call_soon_threadsafe(self._send_in_turn, message)
+
+    def _send_in_turn(self, message: Event) -> None:
+        # On the event loop: each send starts once the previous one is done.
+        self._last_send = asyncio.ensure_future(self._send_after(self._last_send, message))
+
+    async def _send_after(self, previous: asyncio.Future[None] | None, message: Event) -> None:
+        try:
+            if previous is not None:
+                await previous
+            await self.base_send(message)
+        finally:
+            self._unsent.release()

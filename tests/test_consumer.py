@@ -305,6 +305,17 @@ class SyncEcho(SyncConsumer):
         raise StopConsumer
 
 
+class SyncBurst(SyncConsumer):
+    """Sends as many frames as the client's text says, numbered, from one handler."""
+
+    def websocket_connect(self, message: ReceivedMessage) -> None:
+        self.send({"type": "websocket.accept"})
+
+    def websocket_receive(self, message: ReceivedMessage) -> None:
+        for n in range(int(message["text"])):
+            self.send({"type": "websocket.send", "text": str(n)})
+
+
 def _thread() -> int:
     return threading.get_ident()
 
@@ -328,6 +339,31 @@ class TestSyncConsumer:
         )
         assert await communicator.receive_output() == {"type": "websocket.send", "text": "x"}
         communicator.stop()
+
+    async def test_many_sends_from_one_handler_arrive_in_order(self) -> None:
+        # More than MAX_UNSENT: the handler waits for room instead of piling up.
+        count = 3 * SyncBurst.MAX_UNSENT
+        communicator = await connected(SyncBurst())
+        await communicator.send_input({"type": "websocket.receive", "text": str(count)})
+        texts = [(await communicator.receive_output())["text"] for _ in range(count)]
+        assert texts == [str(n) for n in range(count)]
+        communicator.stop()
+
+    async def test_a_failed_send_raises_from_the_dispatch(self) -> None:
+        inbox: asyncio.Queue[ReceivedEvent] = asyncio.Queue()
+        inbox.put_nowait({"type": "websocket.connect"})
+        inbox.put_nowait({"type": "websocket.receive", "text": "hi"})
+
+        async def send(event: Event) -> None:
+            if event["type"] == "websocket.send":
+                raise OSError("the client went away")
+
+        with pytest.raises(OSError, match="the client went away"):
+            await SyncEcho.as_asgi()(dict(SCOPE), inbox.get, send)
+
+    async def test_send_from_async_code_is_refused(self) -> None:
+        with pytest.raises(RuntimeError, match=r"SyncEcho.send\(\) must be called from a handler"):
+            SyncEcho().send({"type": "websocket.accept"})
 
     async def test_unhandled_messages_fail_naming_type_and_consumer(self) -> None:
         communicator = await connected(SyncEcho())
