@@ -50,9 +50,10 @@ import time
 import uuid
 import weakref
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from types import TracebackType
+from typing import Any, ClassVar, Final, TypeAlias, cast
 
 import redis.exceptions
 from redis.asyncio import ConnectionPool, Redis
@@ -92,6 +93,29 @@ class LayerConnectionError(redis.exceptions.ConnectionError, ConnectionError):
         self.reason = reason
         # The built-in's __init__: redis-py's is untyped and does the same.
         ConnectionError.__init__(self, f"cannot reach Redis at {host}: {reason}")
+
+
+class _HostErrors:
+    """A context that turns redis-py's connection and timeout errors into LayerConnectionError."""
+
+    __slots__ = ("host",)
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(
+            error, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        ) and not isinstance(error, LayerConnectionError):
+            raise LayerConnectionError(self.host, error) from error
 
 
 class _Script:
@@ -195,6 +219,9 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 """)
 
 
+_Popped: TypeAlias = "list[tuple[bytes | str, float]]"
+
+
 @dataclass
 class _Entry:
     """A received message waiting for its receiver, with its send time."""
@@ -238,6 +265,12 @@ class _LoopState:
     readers: dict[int, _Reader] = field(default_factory=dict[int, _Reader])
     # Shared channels holding messages that no local receiver waits for.
     stranded: set[str] = field(default_factory=set[str])
+    # How many returns of such messages to Redis are under way.
+    returning: int = 0
+    # Shared channel -> its receiver's pop from Redis, while it is out.
+    popping: dict[str, asyncio.Future[_Popped]] = field(
+        default_factory=dict[str, "asyncio.Future[_Popped]"]
+    )
 
 
 class RedisChannelLayer(BaseChannelLayer):
@@ -293,6 +326,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self.group_expiry = group_expiry
         self.hosts = decode_hosts(hosts)
         self.ring_size = len(self.hosts)
+        self._host_errors = [_HostErrors(describe_host(host)) for host in self.hosts]
         self._serializer = Serializer(
             serializer_format,
             symmetric_encryption_keys=symmetric_encryption_keys,
@@ -350,7 +384,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self.require_valid_channel_name(channel)
         key = self._group_key(group)
         shard = self._group_shard(group)
-        async with self._errors(shard):
+        with self._errors(shard):
             pipe = self._client(self._state(), shard).pipeline(transaction=True)
             _ = pipe.zadd(key, {channel: time.time()})
             _ = pipe.expire(key, math.ceil(self.group_expiry))
@@ -361,7 +395,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         shard = self._group_shard(group)
-        async with self._errors(shard):
+        with self._errors(shard):
             await self._client(self._state(), shard).zrem(self._group_key(group), channel)
 
     async def group_send(self, group: str, message: ChannelMessage) -> None:
@@ -461,9 +495,21 @@ class RedisChannelLayer(BaseChannelLayer):
                 f"new_channel() (containing {self.client_prefix!r}); got {channel!r}"
             )
         state = self._state()
+        pending = state.popping.get(channel)
+        if pending is not None:
+            # A cancelled receive's pop is still out: what it takes comes first.
+            await asyncio.wait([pending])
         inbox = state.inboxes.setdefault(channel, _Inbox())
         entry = self._take(inbox)
+        if entry is None and self._may_pop_now(state, channel, inbox):
+            await self._pop_now(state, channel)
+            # The reader may have replaced the inbox while the pop was out.
+            inbox = state.inboxes.setdefault(channel, _Inbox())
+            entry = self._take(inbox)
         if entry is not None:
+            if not inbox.entries and not inbox.waiters:
+                state.inboxes.pop(channel, None)
+                state.stranded.discard(channel)
             return entry.message
         key = self._channel_key(channel)
         future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
@@ -490,6 +536,51 @@ class RedisChannelLayer(BaseChannelLayer):
                 elif "!" not in channel:
                     state.stranded.add(channel)
         return entry.message
+
+    def _may_pop_now(self, state: _LoopState, channel: str, inbox: _Inbox) -> bool:
+        """Whether a receive may pop ``channel`` itself instead of waiting for the reader.
+
+        It may when it is alone on a shared channel on the only server and no
+        earlier message of the channel can still arrive after it: none on its
+        way back to Redis, none in a pop that is still out.
+        """
+        if "!" in channel or self.ring_size != 1 or inbox.waiters:
+            return False
+        if state.stranded or state.returning or channel in state.popping:
+            return False
+        reader = state.readers.get(0)
+        return reader is None or self._channel_key(channel) not in reader.in_flight
+
+    async def _pop_now(self, state: _LoopState, channel: str) -> None:
+        """Pop ``channel``'s oldest message from Redis into its inbox, if there is one."""
+        key = self._channel_key(channel)
+        pop = asyncio.ensure_future(self._run_pop(state, key))
+        state.popping[channel] = pop
+        pop.add_done_callback(lambda _: state.popping.pop(channel, None))
+        try:
+            popped = await asyncio.shield(pop)
+        except asyncio.CancelledError:
+            # The receive was cancelled while the pop was out: the message, if
+            # any, is buffered and goes back to Redis for another receiver.
+            pop.add_done_callback(lambda done: self._strand(state, key, done))
+            raise
+        for member, score in popped:
+            self._dispatch(state, 0, key, member, score)
+
+    async def _run_pop(self, state: _LoopState, key: str) -> _Popped:
+        with self._errors(0):
+            popped = await self._client(state, 0).zpopmin(key)
+        # Without a count, ZPOPMIN answers (member, score) pairs.
+        return cast(_Popped, popped)
+
+    def _strand(self, state: _LoopState, key: str, done: asyncio.Future[_Popped]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        for member, score in done.result():
+            self._dispatch(state, 0, key, member, score)
+        if state.stranded:
+            # The reader puts it back, in its turn with its own pops.
+            self._ensure_reader(state, 0)
 
     def _take(self, inbox: _Inbox) -> _Entry | None:
         expired_before = self._expired_before(time.time())
@@ -561,16 +652,21 @@ class RedisChannelLayer(BaseChannelLayer):
         return failed
 
     async def _watch(self, state: _LoopState, shard: int, key: str) -> None:
-        reader = state.readers.get(shard)
-        if reader is None or reader.stopping:
-            previous = reader.task if reader is not None else None
-            reader = _Reader(wake_key=f"{self.prefix}#wake.{self.client_prefix}.{uuid.uuid4().hex}")
-            state.readers[shard] = reader
-            reader.task = asyncio.create_task(self._read(state, shard, reader, previous))
-            return
-        reader.changed.set()
-        if reader.in_flight and key not in reader.in_flight:
+        reader = self._ensure_reader(state, shard)
+        if reader is not None and reader.in_flight and key not in reader.in_flight:
             await self._wake(state, shard, reader)
+
+    def _ensure_reader(self, state: _LoopState, shard: int) -> _Reader | None:
+        """Start the shard's reader, or tell the running one (returned) to look again."""
+        reader = state.readers.get(shard)
+        if reader is not None and not reader.stopping:
+            reader.changed.set()
+            return reader
+        previous = reader.task if reader is not None else None
+        reader = _Reader(wake_key=f"{self.prefix}#wake.{self.client_prefix}.{uuid.uuid4().hex}")
+        state.readers[shard] = reader
+        reader.task = asyncio.create_task(self._read(state, shard, reader, previous))
+        return None
 
     async def _wake(self, state: _LoopState, shard: int, reader: _Reader) -> None:
         # The reader blocks on its wake key too: a member there ends its BZPOPMIN
@@ -578,7 +674,7 @@ class RedisChannelLayer(BaseChannelLayer):
         pipe = self._client(state, shard).pipeline(transaction=False)
         _ = pipe.zadd(reader.wake_key, {b"wake": 0})
         _ = pipe.expire(reader.wake_key, 60)
-        async with self._errors(shard):
+        with self._errors(shard):
             await pipe.execute()
 
     async def _read(
@@ -601,7 +697,11 @@ class RedisChannelLayer(BaseChannelLayer):
                 if time.monotonic() - reader.swept_at > self.expiry:
                     self._sweep(state)
                     reader.swept_at = time.monotonic()
-                keys = [key for key, count in state.watched[shard].items() if count > 0]
+                keys = [
+                    key
+                    for key, count in state.watched.setdefault(shard, Counter()).items()
+                    if count > 0
+                ]
                 if not keys:
                     reader.changed.clear()
                     with contextlib.suppress(TimeoutError):
@@ -614,7 +714,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 keys = keys[turn:] + keys[:turn]
                 reader.in_flight = frozenset(keys)
                 try:
-                    async with self._errors(shard):
+                    with self._errors(shard):
                         popped = await client.bzpopmin([reader.wake_key, *keys], timeout)
                 except LayerConnectionError as exc:
                     reader.in_flight = frozenset()
@@ -709,6 +809,13 @@ class RedisChannelLayer(BaseChannelLayer):
         stranded = [entry for entry in stranded if entry.score >= expired_before]
         if not stranded:
             return
+        state.returning += 1
+        try:
+            await self._put_back(state, shard, stranded)
+        finally:
+            state.returning -= 1
+
+    async def _put_back(self, state: _LoopState, shard: int, stranded: list[_Entry]) -> None:
         pipe = self._client(state, shard).pipeline(transaction=False)
         for entry in stranded:
             payload = dict(entry.message)
@@ -718,7 +825,7 @@ class RedisChannelLayer(BaseChannelLayer):
             _ = pipe.zadd(key, {self._serializer.dumps(payload): entry.score})
             _ = pipe.expire(key, self._ttl())
         try:
-            async with self._errors(shard):
+            with self._errors(shard):
                 await pipe.execute()
         except LayerConnectionError:
             logger.exception("lost %d received message(s) that no receiver took", len(stranded))
@@ -731,7 +838,7 @@ class RedisChannelLayer(BaseChannelLayer):
         state = self._state()
         for shard in range(self.ring_size):
             client = self._client(state, shard)
-            async with self._errors(shard):
+            with self._errors(shard):
                 batch: list[bytes | str] = []
                 async for key in _scan(client, pattern):
                     batch.append(key)
@@ -859,17 +966,11 @@ class RedisChannelLayer(BaseChannelLayer):
     async def _run(
         self, shard: int, script: _Script, keys: Sequence[str], args: Sequence[str | bytes | float]
     ) -> Any:  # Any: a Lua reply
-        async with self._errors(shard):
+        with self._errors(shard):
             return await script.run(self._client(self._state(), shard), keys, args)
 
-    @contextlib.asynccontextmanager
-    async def _errors(self, shard: int) -> AsyncGenerator[None]:
-        try:
-            yield
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            if isinstance(exc, LayerConnectionError):
-                raise
-            raise LayerConnectionError(describe_host(self.hosts[shard]), exc) from exc
+    def _errors(self, shard: int) -> _HostErrors:
+        return self._host_errors[shard]
 
 
 async def _scan(client: Redis, pattern: str) -> AsyncIterator[bytes | str]:

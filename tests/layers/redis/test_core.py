@@ -367,16 +367,17 @@ class TestConcurrency:
         assert results == [list(range(10))] * 100
         await layer.close()
 
+    @pytest.mark.parametrize("seed", [7, 11, 23])
     @pytest.mark.parametrize(
         "process", [pytest.param(True, id="process"), pytest.param(False, id="shared")]
     )
     async def test_cancelled_receives_lose_nothing(
-        self, make_layer: LayerMaker, process: bool
+        self, make_layer: LayerMaker, process: bool, seed: int, caplog: pytest.LogCaptureFixture
     ) -> None:
         layer = make_layer(capacity=1000)
         channel = await layer.new_channel() if process else "cancelled"
         total = 300
-        rng = random.Random(7)
+        rng = random.Random(seed)
 
         async def sender() -> None:
             for n in range(total):
@@ -396,6 +397,9 @@ class TestConcurrency:
                 received.append((await asyncio.wait_for(receiving, 10))["n"])
         await sending
         assert received == list(range(total))
+        assert [
+            record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR
+        ] == []
         await layer.close()
 
 
