@@ -4,9 +4,10 @@ Every operation costs O(1) amortized, however many channels, groups and
 memberships exist. Expiry needs no scan: the layer's expiry is one constant, so
 messages expire in the order they were sent and memberships in the order they
 were made; two deadline queues in that order are trimmed from the front on
-every call. Each entry carries a sequence number, so a stale one (a message
-already received, a membership renewed or discarded) is recognised exactly: it
-is skipped when it reaches the front, and the queues are compacted when stale
+every call. A stale entry (a message already received, a membership renewed
+or discarded) is recognised exactly, by a message's sequence number or by a
+membership's identity (a group maps each member to its latest entry): it is
+skipped when it reaches the front, and the queues are compacted when stale
 entries outnumber live ones.
 """
 
@@ -20,7 +21,7 @@ import string
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from channels.exceptions import ChannelFull
 from channels.layers.base import BaseChannelLayer, CapacityPattern
@@ -33,7 +34,7 @@ logger = logging.getLogger("channels.layers")
 _ATOMS: Final[frozenset[type]] = frozenset({str, int, float, bool, bytes, type(None)})
 _COMPACT_SLACK: Final = 64
 # Channel names seen valid are remembered, up to this many, to skip the regex.
-_KNOWN_NAMES_LIMIT: Final = 4096
+_KNOWN_NAMES_LIMIT: Final = 1024
 
 
 def _copy(value: Any) -> Any:
@@ -56,6 +57,10 @@ def _copy_message(message: ChannelMessage) -> ReceivedMessage:
     return {
         key: value if value.__class__ in _ATOMS else _copy(value) for key, value in message.items()
     }
+
+
+# (expires_at, group, channel): one membership's deadline.
+_MembershipEntry: TypeAlias = tuple[float, str, str]
 
 
 class _Channel:
@@ -113,16 +118,18 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     def _reset(self) -> None:
         self._channels: dict[str, _Channel] = {}
-        # group -> member channel -> sequence number of its latest group_add
-        self._groups: dict[str, dict[str, int]] = {}
-        self._memberships: dict[str, set[str]] = {}
+        # group -> member channel -> its latest group_add's deadline entry
+        self._groups: dict[str, dict[str, _MembershipEntry]] = {}
+        # channel -> the groups it is in; a tuple, as most channels are in one
+        # or two groups and a set costs four times the memory.
+        self._memberships: dict[str, tuple[str, ...]] = {}
         self._membership_count = 0
         self._queued_count = 0
         self._sequence = 0
         # Entries hold only atoms (no _Channel): the garbage collector stops
         # tracking such tuples, so a long queue costs no collection time.
         self._message_deadlines: deque[tuple[float, int, str]] = deque()
-        self._membership_deadlines: deque[tuple[float, int, str, str]] = deque()
+        self._membership_deadlines: deque[_MembershipEntry] = deque()
 
     # -- channels ------------------------------------------------------------
 
@@ -195,10 +202,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
         members = self._groups.setdefault(group, {})
         if channel not in members:
             self._membership_count += 1
-            self._memberships.setdefault(channel, set()).add(group)
-        self._sequence += 1
-        members[channel] = self._sequence
-        self._membership_deadlines.append((now + self.group_expiry, self._sequence, group, channel))
+            self._memberships[channel] = (*self._memberships.get(channel, ()), group)
+        entry = members[channel] = (now + self.group_expiry, group, channel)
+        self._membership_deadlines.append(entry)
         if len(self._membership_deadlines) > 2 * self._membership_count + _COMPACT_SLACK:
             self._compact_memberships()
 
@@ -334,8 +340,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
                 self._drop_if_idle(channel, state)
         memberships = self._membership_deadlines
         while memberships and memberships[0][0] <= now:
-            _, sequence, group, channel = memberships.popleft()
-            if self._groups.get(group, {}).get(channel) == sequence:
+            entry = memberships.popleft()
+            _, group, channel = entry
+            if self._groups.get(group, {}).get(channel) is entry:
                 self._leave(group, channel)
 
     def _leave(self, group: str, channel: str) -> None:
@@ -345,15 +352,16 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self._membership_count -= 1
         if not members:
             del self._groups[group]
-        groups = self._memberships[channel]
-        groups.discard(group)
-        if not groups:
+        groups = tuple(name for name in self._memberships[channel] if name != group)
+        if groups:
+            self._memberships[channel] = groups
+        else:
             del self._memberships[channel]
             if (state := self._channels.get(channel)) is not None:
                 self._drop_if_idle(channel, state)
 
     def _leave_all(self, channel: str) -> None:
-        for group in list(self._memberships.get(channel, ())):
+        for group in self._memberships.get(channel, ()):
             self._leave(group, channel)
 
     def _compact_messages(self) -> None:
@@ -373,5 +381,5 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self._membership_deadlines = deque(
             entry
             for entry in self._membership_deadlines
-            if self._groups.get(entry[2], {}).get(entry[3]) == entry[1]
+            if self._groups.get(entry[1], {}).get(entry[2]) is entry
         )

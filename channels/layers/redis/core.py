@@ -15,7 +15,14 @@ message to its receiver. A receiver only waits on a local future, so
 cancelling it never drops a message: one that arrives after the cancel goes to
 the next receiver, or back to Redis with its original score (its place in the
 queue). A reader stops once no receiver has waited for one blocking period,
-and on close().
+and on close(). A receiver alone on a normal channel, on a single server,
+first pops a message that is already there itself (a shielded pop, so a
+cancel hands it to the next receiver too), saving the reader's turn.
+
+group_send: with one server, plain msgpack and no ``channel_capacity``
+patterns, one script reads the group and writes every member's copy inside
+Redis; otherwise one round trip reads the members and one per shard writes
+the copies built here.
 
 Connections: each event loop has its own pools (a pool cannot cross loops);
 they are closed by close() and when their loop closes, so code that runs the
@@ -565,7 +572,7 @@ class RedisChannelLayer(BaseChannelLayer):
             pop.add_done_callback(lambda done: self._strand(state, key, done))
             raise
         for member, score in popped:
-            self._dispatch(state, 0, key, member, score)
+            self._dispatch(state, 0, key, member, score, popped_by_receiver=True)
 
     async def _run_pop(self, state: _LoopState, key: str) -> _Popped:
         with self._errors(0):
@@ -757,7 +764,14 @@ class RedisChannelLayer(BaseChannelLayer):
                 del state.inboxes[channel]
 
     def _dispatch(
-        self, state: _LoopState, shard: int, key: str, member: object, score: float
+        self,
+        state: _LoopState,
+        shard: int,
+        key: str,
+        member: object,
+        score: float,
+        *,
+        popped_by_receiver: bool = False,
     ) -> None:
         if score < self._expired_before(time.time()):
             return
@@ -766,6 +780,8 @@ class RedisChannelLayer(BaseChannelLayer):
         try:
             message = self._serializer.loads(member)
         except MessageDecodeError as exc:
+            if popped_by_receiver:
+                raise
             # The channel is inside the unreadable message: fail any receiver on the key.
             if not self._fail(state, exc, key, shard):
                 logger.error("dropped an unreadable message from %r: %s", key, exc)

@@ -425,12 +425,15 @@ class TestEncryption:
         for layer in (old, rotating, new):
             await layer.close()
 
+    @pytest.mark.parametrize(
+        "process", [pytest.param(True, id="process"), pytest.param(False, id="shared")]
+    )
     async def test_undecryptable_message_fails_one_receive_only(
-        self, make_layer: LayerMaker
+        self, make_layer: LayerMaker, process: bool
     ) -> None:
         layer = make_layer(symmetric_encryption_keys=["right"])
         stranger = make_layer(symmetric_encryption_keys=["wrong"])
-        channel = await layer.new_channel()
+        channel = await layer.new_channel() if process else "undecryptable"
         await stranger.send(channel, {"type": "unreadable"})
         with pytest.raises(MessageDecodeError, match="could not be decrypted with any of the 1"):
             await layer.receive(channel)
