@@ -176,48 +176,52 @@ return full
 # message packed with its channel key last, whose value (the array of the
 # key's channels) the script packs per key. Returns the channels of full keys.
 _GROUP_SEND_ALL: Final = _Script("""
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-local order, channels = {}, {}
-for _, channel in ipairs(members) do
-    local bang = string.find(channel, '!', 1, true)
-    local key = ARGV[2] .. (bang and string.sub(channel, 1, bang) or channel)
-    if not channels[key] then
-        channels[key] = {}
-        order[#order + 1] = key
-    end
-    table.insert(channels[key], channel)
-end
+local capacity = tonumber(ARGV[6])
+local full = {}
 local function pack_str(s)
     if #s < 32 then return string.char(0xa0 + #s) .. s end
     return string.char(0xd9, #s) .. s
 end
-local capacity = tonumber(ARGV[6])
-local full = {}
-for _, key in ipairs(order) do
-    local names = channels[key]
-    -- Receivers skip expired messages; trim them only when they would count.
-    local room = redis.call('ZCARD', key) < capacity
-    if not room then
-        redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[4])
-        room = redis.call('ZCARD', key) < capacity
-    end
-    if room then
-        local parts = {ARGV[7]}
-        if #names < 16 then
-            parts[2] = string.char(0x90 + #names)
-        else
-            parts[2] = string.char(0xdc, math.floor(#names / 256), #names % 256)
-        end
-        for i, name in ipairs(names) do parts[i + 2] = pack_str(name) end
-        redis.call('ZADD', key, ARGV[3], table.concat(parts))
+-- Trimmed on every send, as channels_redis does: its receivers rely on it.
+local function push(key, array, names)
+    redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[4])
+    if redis.call('ZCARD', key) < capacity then
+        redis.call('ZADD', key, ARGV[3], ARGV[7] .. array)
         redis.call('EXPIRE', key, ARGV[5])
     else
         for _, name in ipairs(names) do full[#full + 1] = name end
     end
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+local order, by_process = {}, {}
+for _, channel in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local bang = string.find(channel, '!', 1, true)
+    if bang then
+        -- A process's channels share its key and one copy naming them all.
+        local key = ARGV[2] .. string.sub(channel, 1, bang)
+        if not by_process[key] then
+            by_process[key] = {}
+            order[#order + 1] = key
+        end
+        table.insert(by_process[key], channel)
+    else
+        push(ARGV[2] .. channel, string.char(0x91) .. pack_str(channel), {channel})
+    end
+end
+for _, key in ipairs(order) do
+    local names = by_process[key]
+    local parts = {}
+    if #names < 16 then
+        parts[1] = string.char(0x90 + #names)
+    else
+        parts[1] = string.char(0xdc, math.floor(#names / 256), #names % 256)
+    end
+    for i, name in ipairs(names) do parts[i + 1] = pack_str(name) end
+    push(key, table.concat(parts), names)
+end
 return full
 """)
+
 
 # KEYS[1]: group key. ARGV[1]: memberships added before this have expired.
 _GROUP_MEMBERS: Final = _Script("""

@@ -214,24 +214,15 @@ class TestGroups:
         assert await layer.receive(members[0]) == {"type": "direct"}
         await layer.close()
 
+    @pytest.mark.parametrize(
+        "options",
+        [{"capacity": 1}, {"channel_capacity": {"full.*": 1}}],
+        ids=["in-script", "per-key"],
+    )
     async def test_full_member_is_skipped_and_logged(
-        self, make_layer: LayerMaker, caplog: pytest.LogCaptureFixture
+        self, make_layer: LayerMaker, caplog: pytest.LogCaptureFixture, options: dict[str, Any]
     ) -> None:
-        layer = make_layer(channel_capacity={"full.*": 1})
-        await layer.group_add("room", "full.one")
-        await layer.group_add("room", "open.one")
-        await layer.send("full.one", {"type": "first"})
-        with caplog.at_level(logging.INFO, logger="channels.layers.redis.core"):
-            await layer.group_send("room", {"type": "group"})
-        assert "skipped 1 full channel(s): full.one" in caplog.text
-        assert await layer.receive("open.one") == {"type": "group"}
-        assert await layer.receive("full.one") == {"type": "first"}
-        await layer.close()
-
-    async def test_full_member_is_skipped_and_logged_in_script(
-        self, make_layer: LayerMaker, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        layer = make_layer(capacity=1)
+        layer = make_layer(**options)
         await layer.group_add("room", "full.one")
         await layer.group_add("room", "open.one")
         await layer.send("full.one", {"type": "first"})
