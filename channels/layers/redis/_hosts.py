@@ -9,12 +9,14 @@ of connection options (``address`` for a URL plus options, ``host``/``port``/
 
 from __future__ import annotations
 
+import asyncio
 import binascii
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeAlias, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import BlockingConnectionPool, ConnectionPool
+from redis.asyncio import ConnectionPool
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 __all__ = ["HostConfig", "consistent_hash", "decode_hosts", "describe_host", "make_pool"]
@@ -70,23 +72,63 @@ def _check_url(url: object) -> str:
     return url
 
 
+# redis-py leaves ConnectionPool.get_connection unannotated; this says what it returns.
+def _get_connection(method: object) -> Callable[..., Awaitable[AbstractConnection]]:
+    return cast(Callable[..., Awaitable[AbstractConnection]], method)
+
+
+class WaitingConnectionPool(ConnectionPool):
+    """A pool that, with ``max_connections`` (default 50) in use, waits for one to return.
+
+    redis-py's own pool raises "Too many connections" there, and its
+    BlockingConnectionPool waits through a condition and a timeout on every
+    call; a semaphore costs nothing until the pool is full.
+    """
+
+    def __init__(self, *, max_connections: int = 50, **options: Any) -> None:
+        # Any: redis-py connection options.
+        super().__init__(max_connections=max_connections, **options)  # pyright: ignore[reportUnknownMemberType] -- redis-py leaves **connection_kwargs unannotated
+        self._free = asyncio.Semaphore(max_connections)
+        self._lent: set[AbstractConnection] = set()
+
+    async def get_connection(self, *args: Any, **options: Any) -> AbstractConnection:
+        """Return a connected connection, waiting while every one is in use."""
+        await self._free.acquire()
+        try:
+            connection = await _get_connection(super().get_connection)(*args, **options)
+        except BaseException:
+            self._free.release()
+            raise
+        self._lent.add(connection)
+        return connection
+
+    async def release(self, connection: AbstractConnection) -> None:
+        """Take ``connection`` back and let one waiting command have it."""
+        await super().release(connection)
+        # redis-py also releases, inside get_connection, one that failed to
+        # connect: get_connection itself frees that one's slot.
+        if connection in self._lent:
+            self._lent.discard(connection)
+            self._free.release()
+
+
 def make_pool(host: Mapping[str, Any]) -> ConnectionPool:
     """Build a connection pool for one decoded host.
 
-    Plain hosts get a BlockingConnectionPool: when every connection is busy a
+    Plain hosts get a WaitingConnectionPool: when every connection is busy a
     command waits for one instead of failing with "Too many connections".
     """
     options = dict(host)
     if "address" in options:
         url = options.pop("address")
-        return BlockingConnectionPool.from_url(url, **options)  # pyright: ignore[reportUnknownMemberType] -- redis-py leaves **kwargs unannotated
+        return WaitingConnectionPool.from_url(url, **options)  # pyright: ignore[reportUnknownMemberType] -- redis-py leaves **kwargs unannotated
     if "master_name" in options:
         master_name = options.pop("master_name")
         sentinel = _Sentinel(
             options.pop("sentinels"), sentinel_kwargs=options.pop("sentinel_kwargs", None)
         )
         return _SentinelConnectionPool(master_name, sentinel, **options)
-    return BlockingConnectionPool(**options)
+    return WaitingConnectionPool(**options)
 
 
 def describe_host(host: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import logging
 import random
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,8 +15,10 @@ from typing import Any, cast
 
 import pytest
 import redis
+import redis.asyncio
 from asgiref.sync import async_to_sync
 from hypothesis.stateful import run_state_machine_as_test
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers.redis import (
@@ -24,7 +27,7 @@ from channels.layers.redis import (
     MessageDecodeError,
     RedisChannelLayer,
 )
-from channels.layers.redis._hosts import make_pool
+from channels.layers.redis._hosts import WaitingConnectionPool, make_pool
 from channels.testing.layers import (
     Capability,
     LayerOptions,
@@ -580,10 +583,8 @@ class TestHosts:
     @pytest.mark.parametrize(
         ("host", "pool_class"),
         [
-            pytest.param(
-                {"address": "unix:///tmp/redis.sock"}, "BlockingConnectionPool", id="unix"
-            ),
-            pytest.param({"host": "h", "port": 1}, "BlockingConnectionPool", id="options"),
+            pytest.param({"address": "unix:///tmp/redis.sock"}, "WaitingConnectionPool", id="unix"),
+            pytest.param({"host": "h", "port": 1}, "WaitingConnectionPool", id="options"),
             pytest.param(
                 {"sentinels": [("h", 26379)], "master_name": "main"},
                 "SentinelConnectionPool",
@@ -596,6 +597,40 @@ class TestHosts:
     ) -> None:
         pool = make_pool(host)
         assert type(pool).__name__ == pool_class
+        await pool.aclose()
+
+
+class TestWaitingPool:
+    async def test_commands_wait_for_a_free_connection(self) -> None:
+        pool = make_pool({"address": REDIS_URL, "max_connections": 2})
+        assert isinstance(pool, WaitingConnectionPool)
+        client = redis.asyncio.Redis(connection_pool=pool)
+        pusher = redis.asyncio.Redis(host="127.0.0.1", port=6379)
+        keys = [f"waiting-pool-{uuid.uuid4().hex}" for _ in range(10)]
+        # Ten blocking pops on two connections: eight wait for one, none fails.
+        pops = [asyncio.ensure_future(client.blpop([key], timeout=5)) for key in keys]
+        for key in keys:
+            await pusher.rpush(key, key)
+        popped = await asyncio.wait_for(asyncio.gather(*pops), 20)
+        assert [result[1] if result else None for result in popped] == [
+            key.encode() for key in keys
+        ]
+        assert len(pool._available_connections) <= 2  # pyright: ignore[reportPrivateUsage]
+        await client.aclose()
+        await pool.aclose()
+        await pusher.aclose()
+
+    async def test_a_failed_connect_frees_its_slot(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        pool = make_pool({"address": f"redis://127.0.0.1:{port}", "max_connections": 1})
+        client = redis.asyncio.Redis(connection_pool=pool)
+        # With its one slot leaked, the second attempt would wait forever.
+        for _ in range(2):
+            with pytest.raises(RedisConnectionError):
+                await asyncio.wait_for(client.set("key", "value"), 20)
+        await client.aclose()
         await pool.aclose()
 
 
