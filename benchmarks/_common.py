@@ -35,6 +35,7 @@ __all__ = [
     "measure_rate",
     "message",
     "round_trips",
+    "run_suite",
     "side_info",
 ]
 
@@ -219,3 +220,14 @@ class Report:
     def emit(self) -> None:
         """Print the report as the last line of stdout."""
         print(json.dumps({"side": side_info(), "results": self.results}), flush=True)
+
+
+Suite = Callable[["Report"], Awaitable[None]]
+
+
+def run_suite(suite: Suite, limits: Suite | None = None) -> None:
+    """Run ``suite`` (``limits`` instead when given ``--limits``) and print its report."""
+    report = Report()
+    chosen = limits if limits is not None and "--limits" in sys.argv else suite
+    asyncio.run(chosen(report))
+    report.emit()

@@ -19,12 +19,12 @@ import django
 
 django.setup()
 
-from _common import DeliveryError, Report, measure_rate  # noqa: E402
+from _common import DeliveryError, Report, measure_rate, run_suite  # noqa: E402
 from consumers import AsyncEcho, BroadcastMember, JsonEcho, SyncEcho  # noqa: E402
 
 from channels.testing import WebsocketCommunicator  # noqa: E402
 
-__all__ = ["main"]
+__all__: list[str] = []  # a script: run as a file by benchmarks.run
 
 MEMBERS = 200
 
@@ -92,11 +92,5 @@ async def run(report: Report) -> None:
     await report.run(f"consumer.broadcast_{MEMBERS}", "broadcasts/s", broadcast)
 
 
-def main() -> None:
-    report = Report()
-    asyncio.run(run(report))
-    report.emit()
-
-
 if __name__ == "__main__":
-    main()
+    run_suite(run)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import sys
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from _common import DeliveryError, Report, Tracker, measure_rate, message, round_trips
+from _common import DeliveryError, Report, Tracker, measure_rate, message, round_trips, run_suite
 
-__all__ = ["main"]
+__all__: list[str] = []  # a script: run as a file by benchmarks.run
 
 FANOUT_SIZES = (10, 100, 1_000)
 IDLE_SIZES = (10, 100_000)
@@ -355,11 +354,5 @@ async def run_limits(report: Report) -> None:
     await report.run("mem.deepcopy", "copies/s", deepcopy_rate)
 
 
-def main() -> None:
-    report = Report()
-    asyncio.run(run_limits(report) if "--limits" in sys.argv else run_layer(report))
-    report.emit()
-
-
 if __name__ == "__main__":
-    main()
+    run_suite(run_layer, run_limits)

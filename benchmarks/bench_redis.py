@@ -23,9 +23,9 @@ from functools import partial
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]  # no stubs; only packb/unpackb are used
-from _common import DeliveryError, Report, measure_rate, message, round_trips
+from _common import DeliveryError, Report, measure_rate, message, round_trips, run_suite
 
-__all__ = ["main"]
+__all__: list[str] = []  # a script: run as a file by benchmarks.run
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 FANOUT_SIZES = (10, 100, 1_000)
@@ -279,11 +279,5 @@ async def run_limits(report: Report) -> None:
         )
 
 
-def main() -> None:
-    report = Report()
-    asyncio.run(run_limits(report) if "--limits" in sys.argv else run_layer(report))
-    report.emit()
-
-
 if __name__ == "__main__":
-    main()
+    run_suite(run_layer, run_limits)

@@ -25,10 +25,10 @@ import time
 from functools import partial
 from pathlib import Path
 
-from _common import DeliveryError, Report, Tracker
+from _common import DeliveryError, Report, Tracker, run_suite
 from websockets.asyncio.client import ClientConnection, connect
 
-__all__ = ["main"]
+__all__: list[str] = []  # a script: run as a file by benchmarks.run
 
 HERE = Path(__file__).resolve().parent
 CLIENTS = int(os.environ.get("BENCH_SERVER_CLIENTS", "200"))
@@ -210,11 +210,5 @@ async def run(report: Report) -> None:
             server.stop()
 
 
-def main() -> None:
-    report = Report()
-    asyncio.run(run(report))
-    report.emit()
-
-
 if __name__ == "__main__":
-    main()
+    run_suite(run)
