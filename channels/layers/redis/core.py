@@ -38,10 +38,10 @@ channel on every shard.
 
 Errors: a Redis host that cannot be reached raises LayerConnectionError (a
 built-in ConnectionError and a redis-py one) naming the host. Receivers that
-are already waiting when a connection drops keep waiting while it reconnects,
-for up to 10 seconds, then get the error. A message that cannot be decrypted
-or decoded raises MessageDecodeError from one waiting receive() on its key;
-the reader goes on with the next message.
+wait while a connection is down keep waiting while it reconnects, for up to
+10 seconds, then get the error; a host never reached fails them at once. A
+message that cannot be decrypted or decoded raises MessageDecodeError from one
+receive() on its key; the reader goes on with the next message.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ import time
 import uuid
 import weakref
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Final, TypeAlias, cast
@@ -88,6 +88,11 @@ _CHANNEL_KEY: Final = "__asgi_channel__"
 _DEFAULT_SOCKET_TIMEOUT: Final = 5.0
 
 
+# redis-py leaves its exceptions' __init__ unannotated; it sets attributes that
+# redis-py reads back (its repr, among others), so it must run.
+_redis_error_init = cast(Callable[..., None], redis.exceptions.ConnectionError.__init__)  # pyright: ignore[reportUnknownMemberType] -- see above
+
+
 class LayerConnectionError(redis.exceptions.ConnectionError, ConnectionError):
     """The layer could not talk to a Redis host; ``host`` names it (no password).
 
@@ -98,8 +103,7 @@ class LayerConnectionError(redis.exceptions.ConnectionError, ConnectionError):
     def __init__(self, host: str, reason: BaseException) -> None:
         self.host = host
         self.reason = reason
-        # The built-in's __init__: redis-py's is untyped and does the same.
-        ConnectionError.__init__(self, f"cannot reach Redis at {host}: {reason}")
+        _redis_error_init(self, f"cannot reach Redis at {host}: {reason}")
 
 
 class _HostErrors:
@@ -278,6 +282,8 @@ class _LoopState:
     stranded: set[str] = field(default_factory=set[str])
     # How many returns of such messages to Redis are under way.
     returning: int = 0
+    # Shards that have answered at least once.
+    reached: set[int] = field(default_factory=set[int])
     # Shared channel -> its receiver's pop from Redis, while it is out.
     popping: dict[str, asyncio.Future[_Popped]] = field(
         default_factory=dict[str, "asyncio.Future[_Popped]"]
@@ -575,12 +581,16 @@ class RedisChannelLayer(BaseChannelLayer):
             # any, is buffered and goes back to Redis for another receiver.
             pop.add_done_callback(lambda done: self._strand(state, key, done))
             raise
+        except LayerConnectionError:
+            # Redis is away: the reader's path waits for it to come back.
+            return
         for member, score in popped:
             self._dispatch(state, 0, key, member, score, popped_by_receiver=True)
 
     async def _run_pop(self, state: _LoopState, key: str) -> _Popped:
         with self._errors(0):
             popped = await self._client(state, 0).zpopmin(key)
+        state.reached.add(0)
         # Without a count, ZPOPMIN answers (member, score) pairs.
         return cast(_Popped, popped)
 
@@ -697,7 +707,9 @@ class RedisChannelLayer(BaseChannelLayer):
     ) -> None:
         client = self._reader_client(state, shard)
         timeout = self._poll_timeout(state, shard)
-        connected, failing_since, backoff = False, None, 0.05
+        # A host this loop has reached before gets time to come back; a host
+        # never reached fails at once.
+        connected, failing_since, backoff = shard in state.reached, None, 0.05
         try:
             if previous is not None:
                 # A stopping reader is still returning messages to Redis: pop
@@ -742,6 +754,7 @@ class RedisChannelLayer(BaseChannelLayer):
                     continue
                 reader.in_flight = frozenset()
                 connected, failing_since, backoff = True, None, 0.05
+                state.reached.add(shard)
                 if popped is not None:
                     key, member, score = popped
                     key = key.decode("utf-8") if isinstance(key, bytes) else str(key)
@@ -986,8 +999,11 @@ class RedisChannelLayer(BaseChannelLayer):
     async def _run(
         self, shard: int, script: _Script, keys: Sequence[str], args: Sequence[str | bytes | float]
     ) -> Any:  # Any: a Lua reply
+        state = self._state()
         with self._errors(shard):
-            return await script.run(self._client(self._state(), shard), keys, args)
+            reply = await script.run(self._client(state, shard), keys, args)
+        state.reached.add(shard)
+        return reply
 
     def _errors(self, shard: int) -> _HostErrors:
         return self._host_errors[shard]

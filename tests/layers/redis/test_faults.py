@@ -95,8 +95,10 @@ class TestUnreachableAtFirstUse:
         layer = RedisChannelLayer(hosts=[unreachable])
         port = unreachable.rsplit(":", 1)[1]
         try:
-            with pytest.raises(ConnectionError, match=rf"{port}"):
+            with pytest.raises(ConnectionError, match=rf"{port}") as raised:
                 await layer.send("test.chan", {"type": "test.message"})
+            # redis-py's repr of its errors reads attributes its __init__ sets.
+            assert "LayerConnectionError" in repr(raised.value)
         finally:
             await layer.close()
 
@@ -244,6 +246,23 @@ class TestCoreRestart:
             await asyncio.to_thread(server.start)
             await layer.send("test.chan", {"type": "test.message", "n": 3})
             assert await receive(layer, "test.chan") == {"type": "test.message", "n": 3}
+        finally:
+            await layer.close()
+
+    async def test_a_receive_started_while_down_waits_for_the_restart(
+        self, server: RedisServer
+    ) -> None:
+        layer = RedisChannelLayer(hosts=[server.url], prefix="faults")
+        try:
+            await layer.send("test.chan", {"type": "test.message", "n": 1})
+            assert await receive(layer, "test.chan") == {"type": "test.message", "n": 1}
+            await asyncio.to_thread(server.stop)
+            waiting = asyncio.ensure_future(layer.receive("test.chan"))
+            await asyncio.wait([waiting], timeout=0.5)
+            assert not waiting.done(), f"a receive during the outage ended: {waiting!r}"
+            await asyncio.to_thread(server.start)
+            await layer.send("test.chan", {"type": "test.message", "n": 2})
+            assert await asyncio.wait_for(waiting, WAIT) == {"type": "test.message", "n": 2}
         finally:
             await layer.close()
 
