@@ -93,6 +93,7 @@ class WaitingConnectionPool(ConnectionPool):
 
     async def get_connection(self, *args: Any, **options: Any) -> AbstractConnection:
         """Return a connected connection, waiting while every one is in use."""
+        # Any: redis-py's deprecated command arguments, passed through unread.
         await self._free.acquire()
         try:
             connection = await _get_connection(super().get_connection)(*args, **options)
@@ -104,12 +105,14 @@ class WaitingConnectionPool(ConnectionPool):
 
     async def release(self, connection: AbstractConnection) -> None:
         """Take ``connection`` back and let one waiting command have it."""
-        await super().release(connection)
-        # redis-py also releases, inside get_connection, one that failed to
-        # connect: get_connection itself frees that one's slot.
-        if connection in self._lent:
-            self._lent.discard(connection)
-            self._free.release()
+        try:
+            await super().release(connection)
+        finally:
+            # redis-py also releases, inside get_connection, one that failed
+            # to connect: get_connection itself frees that one's slot.
+            if connection in self._lent:
+                self._lent.discard(connection)
+                self._free.release()
 
 
 def make_pool(host: Mapping[str, Any]) -> ConnectionPool:
