@@ -181,9 +181,10 @@ class TestDispatch:
 
 
 class Recorder(EchoConsumer):
-    """An EchoConsumer that records itself and accepts ``seen`` as an init keyword."""
+    """An EchoConsumer that records itself in the ``seen`` list its __init__ takes."""
 
-    seen: list[AsyncConsumer] = []
+    def __init__(self, seen: list[AsyncConsumer]) -> None:
+        self.seen = seen
 
     async def websocket_connect(self, message: ReceivedMessage) -> None:
         self.seen.append(self)
@@ -218,30 +219,57 @@ class TestAsAsgi:
         assert app.__doc__ == Recorder.__doc__
         assert repr(app) == f"<ConsumerApplication for {__name__}.Recorder>"
 
-    def test_rejects_initkwargs_that_are_not_class_attributes(self) -> None:
+    def test_refuses_a_keyword_that_init_cannot_take(self) -> None:
         with pytest.raises(
             TypeError,
-            match=r"Recorder.as_asgi\(\) accepts only keywords that name class attributes.*"
-            r"got unknown \['colour', 'room'\]",
+            match=r"Recorder.as_asgi\(\) passes its keywords to Recorder.__init__, which takes "
+            r"the keywords \['seen'\]; got unknown \['room', 'colour'\]",
         ):
             Recorder.as_asgi(room="lobby", seen=[], colour="red")
 
-    @override_settings(
-        CHANNEL_LAYERS={
-            "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
-            "other": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
-        }
-    )
-    async def test_initkwargs_can_choose_the_channel_layer(self) -> None:
-        seen: list[AsyncConsumer] = []
+    def test_refuses_any_keyword_when_init_takes_none(self) -> None:
+        with pytest.raises(TypeError, match=r"which takes no keywords; got unknown \['seen'\]"):
+            EchoConsumer.as_asgi(seen=[])
+
+    async def test_hands_keywords_to_an_init_with_positional_and_variadic_parameters(
+        self,
+    ) -> None:
+        class Schema(AsyncConsumer):
+            """Like strawberry's consumers: a required parameter, then *args and **kwargs."""
+
+            def __init__(self, schema: str, *args: object, **kwargs: object) -> None:
+                self.schema = schema
+                self.extra = kwargs
+
+            async def websocket_connect(self, message: ReceivedMessage) -> None:
+                await self.send({"type": "websocket.accept", "subprotocol": self.schema})
+                await self.send({"type": "websocket.send", "text": repr(self.extra)})
+
         communicator = ApplicationCommunicator(
-            Recorder.as_asgi(seen=seen, channel_layer_alias="other"), dict(SCOPE)
+            Schema.as_asgi(schema="graphql", debug=True), dict(SCOPE)
         )
         await communicator.send_input(CONNECT)
-        await communicator.receive_output()
-        assert seen[0].channel_layer is get_channel_layer("other")
-        assert seen[0].channel_layer is not get_channel_layer()
+        assert await communicator.receive_output() == {
+            "type": "websocket.accept",
+            "subprotocol": "graphql",
+        }
+        assert await communicator.receive_output() == {
+            "type": "websocket.send",
+            "text": "{'debug': True}",
+        }
         communicator.stop()
+
+    async def test_hands_keywords_to_an_init_with_only_variadic_keywords(self) -> None:
+        class Options(AsyncConsumer):
+            def __init__(self, **options: object) -> None:
+                self.options = options
+
+        app = Options.as_asgi(anything=1, at_all="yes")
+        assert app.consumer_initkwargs == {"anything": 1, "at_all": "yes"}
+        assert app.consumer_class(**app.consumer_initkwargs).options == {
+            "anything": 1,
+            "at_all": "yes",
+        }
 
     async def test_a_consumer_instance_is_an_asgi_application(self) -> None:
         app: ASGIApplication = EchoConsumer()
@@ -362,8 +390,13 @@ class TestSyncConsumer:
             await SyncEcho.as_asgi()(dict(SCOPE), inbox.get, send)
 
     async def test_send_from_async_code_is_refused(self) -> None:
-        with pytest.raises(RuntimeError, match=r"SyncEcho.send\(\) must be called from a handler"):
-            SyncEcho().send({"type": "websocket.accept"})
+        consumer = SyncEcho()
+        communicator = await connected(consumer)
+        with pytest.raises(
+            RuntimeError, match=r"a sync consumer's send\(\) must be called from a handler's thread"
+        ):
+            consumer.send({"type": "websocket.send", "text": "from the loop"})
+        communicator.stop()
 
     async def test_unhandled_messages_fail_naming_type_and_consumer(self) -> None:
         communicator = await connected(SyncEcho())

@@ -65,11 +65,12 @@ class AsyncHttpConsumer(AsyncConsumer):
     ``handle`` must not loop forever: return and let handlers stream.
     """
 
-    def __init__(self, **initkwargs: object) -> None:
-        super().__init__(**initkwargs)
+    # Keywords are accepted and ignored, as upstream: a subclass's __init__
+    # may pass its own on with super().__init__(*args, **kwargs).
+    def __init__(self, *args: object, **kwargs: object) -> None:
         #: The request body chunks received so far.
         self.body: list[bytes] = []
-        self._response_complete = False
+        self.__response_complete = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request; run ``disconnect()`` when the consumer ends."""
@@ -124,7 +125,7 @@ class AsyncHttpConsumer(AsyncConsumer):
         """Send an ASGI event to the server, noting when it completes the response."""
         await super().send(message)
         if message.get("type") == "http.response.body" and not message.get("more_body", False):
-            self._response_complete = True
+            self.__response_complete = True
 
     async def handle(self, body: bytes) -> None:
         """Answer the request whose complete body is ``body``; subclasses implement it.
@@ -143,7 +144,7 @@ class AsyncHttpConsumer(AsyncConsumer):
     async def dispatch(self, message: ReceivedMessage) -> None:
         """Dispatch ``message``; stop the consumer once the response is complete."""
         await super().dispatch(message)
-        if self._response_complete:
+        if self.__response_complete:
             raise StopConsumer
 
     async def http_request(self, message: HTTPRequestEvent) -> None:

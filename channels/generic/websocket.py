@@ -98,6 +98,13 @@ class WebsocketConsumer(SyncConsumer):
     #: Groups to join while connected: any iterable of group names.
     groups: Iterable[str] = ()
 
+    # Keywords are accepted and ignored, as upstream: a subclass's __init__
+    # may pass its own on with super().__init__(*args, **kwargs).
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        if not self.groups:
+            # Each connection gets a list of its own to add groups to.
+            self.groups = []
+
     def websocket_connect(self, message: WebSocketConnectEvent) -> None:
         """Join ``groups``, then call ``connect``."""
         for group in self.groups:
@@ -209,6 +216,13 @@ class AsyncWebsocketConsumer(AsyncConsumer):
 
     #: Groups to join while connected: any iterable of group names.
     groups: Iterable[str] = ()
+
+    # Keywords are accepted and ignored, as upstream: a subclass's __init__
+    # may pass its own on with super().__init__(*args, **kwargs).
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        if not self.groups:
+            # Each connection gets a list of its own to add groups to.
+            self.groups = []
 
     async def websocket_connect(self, message: WebSocketConnectEvent) -> None:
         """Join ``groups``, then call ``connect``."""

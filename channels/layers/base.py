@@ -11,7 +11,7 @@ import fnmatch
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from typing import ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from channels._abstract import abstractmethod
 from channels.layers.protocols import FullChannelLayer
@@ -27,7 +27,15 @@ _CHANNEL_NAME: Final = re.compile(rf"{_NAME_CHARS}+(?:!{_NAME_CHARS}*)?")
 _GROUP_NAME: Final = re.compile(rf"{_NAME_CHARS}+")
 
 
-class BaseChannelLayer(FullChannelLayer):
+# Type checkers see BaseChannelLayer as an implementation of FullChannelLayer;
+# at run time its only metaclass is ``type``, so a subclass may bring its own.
+if TYPE_CHECKING:
+    _LayerBase = FullChannelLayer
+else:
+    _LayerBase = object
+
+
+class BaseChannelLayer(_LayerBase):
     """The base for channel layers: name rules, capacities and default errors.
 
     Subclasses must implement ``send``, ``receive`` and ``new_channel`` (type

@@ -14,6 +14,7 @@ from channels.layers.protocols import FullChannelLayer
 from channels.routing import URLRouter
 from channels.testing import HttpCommunicator
 from channels.types import ReceivedMessage
+from tests.generic._subclass import with_attributes
 
 _EVENTS_ALIAS = "events"
 
@@ -102,7 +103,9 @@ class TestResponseHeaders:
     async def test_headers_in_every_accepted_form(
         self, headers: object, expected: list[tuple[bytes, bytes]]
     ) -> None:
-        communicator = HttpCommunicator(SendsHeaders.as_asgi(headers=headers), "GET", "/")
+        communicator = HttpCommunicator(
+            with_attributes(SendsHeaders, headers=headers).as_asgi(), "GET", "/"
+        )
         response = await communicator.get_response()
         assert response["status"] == 204
         assert response["headers"] == expected
@@ -158,7 +161,9 @@ class TestResponseHeaders:
     async def test_bad_headers_are_refused(
         self, headers: object, error: type[Exception], match: str
     ) -> None:
-        communicator = HttpCommunicator(SendsHeaders.as_asgi(headers=headers), "GET", "/")
+        communicator = HttpCommunicator(
+            with_attributes(SendsHeaders, headers=headers).as_asgi(), "GET", "/"
+        )
         with pytest.raises(error, match=match):
             await communicator.get_response()
 

@@ -26,6 +26,7 @@ from channels.generic.websocket import (
 )
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.testing import WebsocketCommunicator
+from tests.generic._subclass import with_attributes
 
 RECORDING_LAYER = {"default": {"BACKEND": "tests.generic.test_websocket.RecordingLayer"}}
 
@@ -154,7 +155,7 @@ FLAVOURS = [pytest.param(SyncScripted, id="sync"), pytest.param(AsyncScripted, i
 
 
 def communicator_for(consumer: type[AsyncConsumer], **initkwargs: object) -> WebsocketCommunicator:
-    return WebsocketCommunicator(consumer.as_asgi(**initkwargs), "/ws/")
+    return WebsocketCommunicator(with_attributes(consumer, **initkwargs).as_asgi(), "/ws/")
 
 
 async def connected_to(
@@ -471,7 +472,7 @@ class AsyncJsonRecorder(AsyncJsonWebsocketConsumer):
 class TestJsonReceiveCalledDirectly:
     def test_sync_receive_passes_keywords_on(self) -> None:
         received: Received = []
-        consumer = SyncJsonRecorder(received=received)
+        consumer = with_attributes(SyncJsonRecorder, received=received)()
         consumer.receive(text_data="[1]", via="test")
         assert received == [([1], {"via": "test"})]
         with pytest.raises(
@@ -481,7 +482,7 @@ class TestJsonReceiveCalledDirectly:
 
     async def test_async_receive_passes_keywords_on(self) -> None:
         received: Received = []
-        consumer = AsyncJsonRecorder(received=received)
+        consumer = with_attributes(AsyncJsonRecorder, received=received)()
         await consumer.receive(text_data="[1]", via="test")
         assert received == [([1], {"via": "test"})]
         with pytest.raises(
