@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from channels.types import Headers, Scope
 
-__all__ = ["base_scope", "describe", "header_pairs"]
+__all__ = ["base_scope", "checked_headers", "describe"]
 
 
 def base_scope(kind: str, path: object, headers: Iterable[object] | None) -> Scope:
@@ -24,26 +24,40 @@ def base_scope(kind: str, path: object, headers: Iterable[object] | None) -> Sco
         "path": unquote(parts.path),
         "raw_path": parts.path.encode("utf-8"),
         "query_string": parts.query.encode("utf-8"),
-        "headers": header_pairs(headers or ()),
+        "headers": checked_headers(headers or [], "test"),
     }
 
 
-def header_pairs(headers: Iterable[object]) -> Headers:
-    """Return ``headers`` as a list of ``(name, value)`` byte tuples, or raise TypeError."""
-    pairs: Headers = []
-    for header in headers:
+def checked_headers(headers: Iterable[object], given_by: str) -> Headers:
+    """Return ``headers`` as they are, once checked to be ``(name, value)`` pairs of bytes.
+
+    A list or tuple is returned unchanged (a list of two-item lists stays
+    that), any other iterable as a list; what a test or an application passes
+    is what it reads back.
+
+    Raises:
+        TypeError: ``given_by`` is ``"test"`` and a header is not a pair of bytes.
+        AssertionError: ``given_by`` is ``"application"`` and a header is not one.
+    """
+    kept = headers if isinstance(headers, list | tuple) else list(headers)
+    for header in kept:
         if not (
             isinstance(header, tuple | list)
             and len(header) == 2  # pyright: ignore[reportUnknownArgumentType] - any sized pair
             and isinstance(header[0], bytes)
             and isinstance(header[1], bytes)
         ):
+            if given_by == "application":
+                raise AssertionError(
+                    f"expected the application's headers to be (name, value) pairs of bytes, "
+                    f"got {header!r}"
+                )
             raise TypeError(
                 "headers must be (name, value) pairs of bytes, such as "
                 f"(b'origin', b'http://localhost'); got {header!r}"
             )
-        pairs.append((header[0], header[1]))
-    return pairs
+    # The pairs may be lists at run time; Headers names the usual form.
+    return cast(Headers, kept)
 
 
 def describe(event: Mapping[str, Any]) -> str:

@@ -19,7 +19,7 @@ from asgiref.testing import ApplicationCommunicator as _AsgirefCommunicator
 from channels.db import keep_old_connections
 from channels.types import ASGIApplication, Event, ReceivedEvent, Scope
 
-__all__ = ["ApplicationCommunicator"]
+__all__ = ["ApplicationCommunicator", "receive_expected"]
 
 
 class ApplicationCommunicator(_AsgirefCommunicator):
@@ -65,46 +65,38 @@ class ApplicationCommunicator(_AsgirefCommunicator):
     def future(self) -> asyncio.Task[None]:
         """The task running the application; started on first use."""
         if self._future is None:
-            self._future = contextvars.Context().run(self._start)
+            self._future = contextvars.Context().run(self.__start)
         return self._future
 
-    def _start(self) -> asyncio.Task[None]:
+    def __start(self) -> asyncio.Task[None]:
         # The task copies the context as it is now, flag included; leaving the
         # block afterwards resets the flag only in this throwaway context.
         with keep_old_connections():
-            return asyncio.create_task(self._run())
+            return asyncio.create_task(self.__run())
 
-    async def _run(self) -> None:
-        await self.application(self.scope, self.input_queue.get, self._send)
+    async def __run(self) -> None:
+        await self.application(self.scope, self.input_queue.get, self.__send)
 
-    async def _send(self, event: Event) -> None:
+    async def __send(self, event: Event) -> None:
         # A copy, so the application reusing its dict cannot change what the
         # test reads later.
         await self.output_queue.put(dict(event))
 
-    def _raise_if_finished(self) -> None:
-        """Re-raise the application's exception if it has already failed."""
-        if self.future.done():
-            self.future.result()
-
     async def send_input(self, message: Event) -> None:
         """Give the application ``message`` as the result of its next ``receive()``."""
-        self._raise_if_finished()
+        _raise_if_failed(self)
         await self.input_queue.put(dict(message))
 
     async def receive_output(self, timeout: float | None = 1) -> ReceivedEvent:
         """Return the next event the application sends.
 
-        Raises TimeoutError when none arrives within ``timeout`` seconds (the
+        Raises asyncio.TimeoutError (the built-in TimeoutError on Python
+        3.11+) when none arrives within ``timeout`` seconds (the
         application is cancelled then) or when the application exits without
         sending one; ``timeout=None`` waits without limit. An exception raised
         by the application is re-raised here.
         """
-        return await self._next_output("an event from the application", timeout)
-
-    async def _next_output(self, expected: str, timeout: float | None) -> ReceivedEvent:
-        """Return the next sent event; the TimeoutError names what was ``expected``."""
-        self._raise_if_finished()
+        _raise_if_failed(self)
         if self.output_queue.empty():
             # Wait for an event or for the application's end, whichever comes
             # first, so that a failing application fails the test at once.
@@ -123,19 +115,10 @@ class ApplicationCommunicator(_AsgirefCommunicator):
                 return getter.result()
         if not self.output_queue.empty():
             return self.output_queue.get_nowait()
-        if self.future.done():
-            self._raise_if_finished()
-            raise TimeoutError(f"expected {expected}, but the application exited without one")
-        await self._cancel()
-        raise TimeoutError(
-            f"expected {expected} within {timeout} s, got nothing (the application was cancelled)"
-        )
-
-    async def _cancel(self) -> None:
-        """Cancel the application and wait for it to end."""
-        self.future.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.future
+        if not self.future.done():
+            await _cancel(self)
+        _raise_if_failed(self)
+        raise asyncio.TimeoutError(_nothing_arrived(self, "an event from the application", timeout))
 
     async def receive_nothing(self, timeout: float = 0.1, interval: float = 0.01) -> bool:
         """Return True if the application sends nothing for ``timeout`` seconds.
@@ -143,7 +126,7 @@ class ApplicationCommunicator(_AsgirefCommunicator):
         The output queue is checked every ``interval`` seconds; a sent event
         stays queued for ``receive_output``.
         """
-        self._raise_if_finished()
+        _raise_if_failed(self)
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             if not self.output_queue.empty():
@@ -154,19 +137,15 @@ class ApplicationCommunicator(_AsgirefCommunicator):
     async def wait(self, timeout: float | None = 1) -> None:
         """Wait for the application to exit and re-raise its exception, if any.
 
-        Raises TimeoutError, after cancelling it, if it is still running after
-        ``timeout`` seconds; ``timeout=None`` waits without limit.
+        Raises asyncio.TimeoutError, after cancelling it, if it is still
+        running after ``timeout`` seconds; ``timeout=None`` waits without limit.
         """
-        await self._wait_for_exit("the application to exit", timeout)
-
-    async def _wait_for_exit(self, expected: str, timeout: float | None) -> None:
-        """Wait for the application to exit; the TimeoutError names what was ``expected``."""
         await asyncio.wait({self.future}, timeout=timeout)
         if not self.future.done():
-            await self._cancel()
-            raise TimeoutError(
-                f"expected {expected} within {timeout} s, but it was still running "
-                "(it was cancelled)"
+            await _cancel(self)
+            raise asyncio.TimeoutError(
+                f"expected the application to exit within {timeout} s, but it was still "
+                "running (it was cancelled)"
             )
         if not self.future.cancelled():
             self.future.result()
@@ -179,3 +158,44 @@ class ApplicationCommunicator(_AsgirefCommunicator):
             self._future.cancel()
         elif exceptions:
             self._future.result()
+
+
+# Module functions rather than methods, so that names in a subclass of the
+# communicators cannot collide with them.
+
+
+def _raise_if_failed(communicator: ApplicationCommunicator) -> None:
+    """Re-raise the application's exception if it has already failed."""
+    if communicator.future.done() and not communicator.future.cancelled():
+        communicator.future.result()
+
+
+async def _cancel(communicator: ApplicationCommunicator) -> None:
+    """Cancel the application and wait for it to end."""
+    communicator.future.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await communicator.future
+
+
+def _nothing_arrived(
+    communicator: ApplicationCommunicator, expected: str, timeout: float | None
+) -> str:
+    if communicator.future.cancelled():
+        return (
+            f"expected {expected} within {timeout} s, got nothing (the application was cancelled)"
+        )
+    return f"expected {expected}, but the application exited without one"
+
+
+async def receive_expected(
+    communicator: ApplicationCommunicator, expected: str, timeout: float | None
+) -> ReceivedEvent:
+    """Return ``communicator.receive_output(timeout)``; a timeout names what was ``expected``.
+
+    The communicators' helpers go through ``receive_output``, as upstream's do,
+    so a subclass that overrides it changes what they see.
+    """
+    try:
+        return await communicator.receive_output(timeout)
+    except asyncio.TimeoutError:
+        raise asyncio.TimeoutError(_nothing_arrived(communicator, expected, timeout)) from None

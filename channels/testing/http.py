@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from typing_extensions import TypedDict
 
-from channels.testing._scope import base_scope, describe, header_pairs
-from channels.testing.application import ApplicationCommunicator
+from channels.testing._scope import base_scope, checked_headers, describe
+from channels.testing.application import ApplicationCommunicator, receive_expected
 from channels.types import ASGIApplication, Headers
 
 __all__ = ["HttpCommunicator", "HttpTestResponse"]
@@ -25,7 +26,7 @@ class HttpCommunicator(ApplicationCommunicator):
     """Drive an HTTP application: one request (``body`` in one chunk), one response.
 
     Every expectation that fails raises AssertionError saying what was
-    expected and what arrived; nothing arriving in time raises TimeoutError.
+    expected and what arrived; nothing arriving in time raises asyncio.TimeoutError.
     """
 
     def __init__(
@@ -34,7 +35,7 @@ class HttpCommunicator(ApplicationCommunicator):
         method: str,
         path: str,
         body: bytes = b"",
-        headers: Iterable[tuple[bytes, bytes]] | None = None,
+        headers: Iterable[tuple[bytes, bytes] | list[bytes]] | None = None,
     ) -> None:
         if not isinstance(body, bytes):  # pyright: ignore[reportUnnecessaryIsInstance] - untyped callers
             raise TypeError(f"body must be bytes; got {type(body).__name__} {body!r}")
@@ -53,21 +54,24 @@ class HttpCommunicator(ApplicationCommunicator):
         if not self.sent_request:
             self.sent_request = True
             await self.send_input({"type": "http.request", "body": self.body})
-        start = await self._next_output("an http.response.start message", timeout)
+        start = await receive_expected(self, "an http.response.start message", timeout)
         if start["type"] != "http.response.start":
             raise AssertionError(f"expected an http.response.start message, got {describe(start)}")
         chunks: list[bytes] = []
         more_body = True
         while more_body:
-            event = await self._next_output("an http.response.body message", timeout)
+            event = await receive_expected(self, "an http.response.body message", timeout)
             if event["type"] != "http.response.body":
                 raise AssertionError(
                     f"expected an http.response.body message, got {describe(event)}"
                 )
             chunks.append(event.get("body", b""))
             more_body = event.get("more_body", False)
-        return {
-            "status": start["status"],
-            "headers": header_pairs(start.get("headers") or ()),
-            "body": b"".join(chunks),
-        }
+        # Every key of the start event but its type, as upstream: a
+        # ``trailers`` flag the application sent is there too.
+        response = cast(
+            HttpTestResponse, {key: value for key, value in start.items() if key != "type"}
+        )
+        response["headers"] = checked_headers(start.get("headers") or [], "application")
+        response["body"] = b"".join(chunks)
+        return response

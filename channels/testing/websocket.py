@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from channels.testing._scope import base_scope, describe, header_pairs
-from channels.testing.application import ApplicationCommunicator
+from channels.testing._scope import base_scope, checked_headers, describe
+from channels.testing.application import ApplicationCommunicator, receive_expected
 from channels.types import ASGIApplication, Headers
 
 __all__ = ["WebsocketCommunicator"]
@@ -23,14 +23,14 @@ class WebsocketCommunicator(ApplicationCommunicator):
     ``connect()``.
 
     Every expectation that fails raises AssertionError saying what was
-    expected and what arrived; nothing arriving in time raises TimeoutError.
+    expected and what arrived; nothing arriving in time raises asyncio.TimeoutError.
     """
 
     def __init__(
         self,
         application: ASGIApplication,
         path: str,
-        headers: Iterable[tuple[bytes, bytes]] | None = None,
+        headers: Iterable[tuple[bytes, bytes] | list[bytes]] | None = None,
         subprotocols: Iterable[str] | None = None,
         spec_version: str | None = None,
     ) -> None:
@@ -55,17 +55,17 @@ class WebsocketCommunicator(ApplicationCommunicator):
         ``receive_output``).
         """
         await self.send_input({"type": "websocket.connect"})
-        event = await self._next_output("websocket.accept or websocket.close", timeout)
+        event = await receive_expected(self, "websocket.accept or websocket.close", timeout)
         kind = event["type"]
         if kind == "websocket.accept":
-            self.response_headers = header_pairs(event.get("headers") or ())
+            self.response_headers = checked_headers(event.get("headers") or [], "application")
             subprotocol: str | None = event.get("subprotocol")
             return True, subprotocol
         if kind == "websocket.close":
             code: int = event.get("code", 1000)
             return False, code
         if kind == "websocket.http.response.start":
-            self.response_headers = header_pairs(event.get("headers") or ())
+            self.response_headers = checked_headers(event.get("headers") or [], "application")
             status: int = event["status"]
             return False, status
         raise AssertionError(f"expected websocket.accept or websocket.close, got {describe(event)}")
@@ -92,7 +92,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
 
     async def receive_from(self, timeout: float | None = 1) -> str | bytes:
         """Return the payload of the next frame the application sends: str or bytes."""
-        event = await self._next_output("a websocket.send message", timeout)
+        event = await receive_expected(self, "a websocket.send message", timeout)
         if event["type"] != "websocket.send":
             raise AssertionError(f"expected a websocket.send message, got {describe(event)}")
         text, data = event.get("text"), event.get("bytes")
@@ -121,14 +121,10 @@ class WebsocketCommunicator(ApplicationCommunicator):
             raise AssertionError(
                 f"expected a text frame holding JSON, got a binary frame {payload!r}"
             )
-        try:
-            return json.loads(payload)
-        except json.JSONDecodeError as exc:
-            raise AssertionError(
-                f"expected a text frame holding JSON, got {payload!r} ({exc})"
-            ) from exc
+        # A frame that is not JSON raises json.JSONDecodeError, as upstream.
+        return json.loads(payload)
 
     async def disconnect(self, code: int = 1000, timeout: float | None = 1) -> None:
         """Send ``websocket.disconnect`` with ``code`` and wait for the application to exit."""
         await self.send_input({"type": "websocket.disconnect", "code": code})
-        await self._wait_for_exit("the application to exit after websocket.disconnect", timeout)
+        await self.wait(timeout)

@@ -51,7 +51,9 @@ def main(output: Path) -> None:
         harness = importlib.import_module("compat._harness")
         for module in sorted(_COMPAT.glob("scenarios_*.py")):
             importlib.import_module(f"compat.{module.stem}")
-        observations = {name: harness.observe(function) for name, function in harness.SCENARIOS.items()}
+        observations = {
+            name: harness.observe(function) for name, function in harness.SCENARIOS.items()
+        }
     output.write_text(json.dumps(observations, indent=1, sort_keys=True))
 
 

@@ -47,7 +47,7 @@ def observations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str
     if not _UPSTREAM_PYTHON.exists():
         pytest.fail(f"{_UPSTREAM_PYTHON} is missing: run `make upstream` first")
     scratch = tmp_path_factory.mktemp("compat")
-    sides = {"ours": sys.executable, "upstream": _UPSTREAM_PYTHON}
+    sides: dict[str, Path | str] = {"ours": sys.executable, "upstream": _UPSTREAM_PYTHON}
     runs = {side: _run_all(python, scratch / f"{side}.json") for side, python in sides.items()}
     result: dict[str, dict[str, Observation]] = {}
     for side, run in runs.items():
@@ -61,16 +61,16 @@ def observations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str
 
 def _same(upstream: Observation, ours: Observation) -> bool:
     """Whether ``ours`` shows a user what ``upstream`` does (a subclass of its exception counts)."""
+    same_class = type(upstream) is type(ours)
     if isinstance(upstream, dict) and isinstance(ours, dict):
-        if set(upstream) == {"raised"} and set(ours) == {"raised"}:
-            names = cast(list[str], ours["raised"])
-            return cast(list[str], upstream["raised"])[0] in names
-        return upstream.keys() == ours.keys() and all(
-            _same(upstream[key], ours[key]) for key in upstream
-        )
+        up, our = cast("dict[str, object]", upstream), cast("dict[str, object]", ours)
+        if set(up) == {"raised"} and set(our) == {"raised"}:
+            return cast("list[str]", up["raised"])[0] in cast("list[str]", our["raised"])
+        return up.keys() == our.keys() and all(_same(up[key], our[key]) for key in up)
     if isinstance(upstream, list) and isinstance(ours, list):
-        return len(upstream) == len(ours) and all(map(_same, upstream, ours))
-    return upstream == ours and type(upstream) is type(ours)
+        up_items, our_items = cast("list[object]", upstream), cast("list[object]", ours)
+        return len(up_items) == len(our_items) and all(map(_same, up_items, our_items))
+    return same_class and upstream == ours
 
 
 @pytest.mark.parametrize("name", [name for name in SCENARIOS if name not in DIFFERENCES])

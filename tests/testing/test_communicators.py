@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -270,10 +271,11 @@ class TestWebsocketScope:
         assert communicator.scope["asgi"] == {"version": "3.0"}
         assert "spec_version" not in communicator.scope
 
-    async def test_headers_given_as_lists_become_tuples(self) -> None:
-        headers: Any = [[b"cookie", b"a=1"]]
+    async def test_headers_keep_the_containers_they_were_given(self) -> None:
+        headers = [[b"cookie", b"a=1"]]
         communicator = WebsocketCommunicator(echo, "/", headers)
-        assert communicator.scope["headers"] == [(b"cookie", b"a=1")]
+        assert communicator.scope["headers"] is headers
+        assert communicator.scope["headers"] == [[b"cookie", b"a=1"]]
 
     async def test_keys_added_to_the_scope_reach_the_application(self) -> None:
         recorder = Recorder()
@@ -474,17 +476,22 @@ class TestWebsocketReceive:
                 r"^expected a text frame holding JSON, got a binary frame b'x'$",
                 id="binary",
             ),
-            pytest.param(
-                {"type": "websocket.send", "text": "{nope"},
-                r"^expected a text frame holding JSON, got '\{nope' \(Expecting property name",
-                id="not-json",
-            ),
         ],
     )
     async def test_receive_json_from_says_what_arrived(self, event: Event, match: str) -> None:
         communicator = WebsocketCommunicator(websocket_app(event), "/")
         await communicator.connect()
         with pytest.raises(AssertionError, match=match):
+            await communicator.receive_json_from()
+        communicator.stop()
+
+    async def test_receive_json_from_raises_the_decode_error_of_a_frame_that_is_not_json(
+        self,
+    ) -> None:
+        app = websocket_app({"type": "websocket.send", "text": "{nope"})
+        communicator = WebsocketCommunicator(app, "/")
+        await communicator.connect()
+        with pytest.raises(json.JSONDecodeError, match="Expecting property name"):
             await communicator.receive_json_from()
         communicator.stop()
 
@@ -590,7 +597,7 @@ class TestWebsocketDisconnect:
         await communicator.connect()
         with pytest.raises(
             TimeoutError,
-            match=r"^expected the application to exit after websocket.disconnect within "
+            match=r"^expected the application to exit within "
             r"0\.01 s, but it was still running \(it was cancelled\)$",
         ):
             await communicator.disconnect(timeout=0.01)
@@ -695,3 +702,109 @@ class TestHttpCommunicator:
     def test_a_body_that_is_not_bytes_is_refused(self) -> None:
         with pytest.raises(TypeError, match=r"^body must be bytes; got str 'text'$"):
             HttpCommunicator(echo, "POST", "/", body="text")  # type: ignore[arg-type]  # the mistake under test
+
+
+class TestWhatTheApplicationSentIsKept:
+    async def test_accept_headers_keep_their_containers(self) -> None:
+        headers = [[b"x-a", b"1"], (b"x-b", b"2")]
+        communicator = WebsocketCommunicator(
+            answers({"type": "websocket.accept", "headers": headers}), "/"
+        )
+        assert await communicator.connect() == (True, None)
+        assert communicator.response_headers == [[b"x-a", b"1"], (b"x-b", b"2")]
+        communicator.stop()
+
+    async def test_http_response_headers_and_extra_keys_are_as_sent(self) -> None:
+        app = http_app(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [[b"content-type", b"text/plain"]],
+                "trailers": False,
+            },
+            {"type": "http.response.body", "body": b"hi"},
+        )
+        response = await HttpCommunicator(app, "GET", "/").get_response()
+        assert dict(response) == {
+            "status": 200,
+            "headers": [[b"content-type", b"text/plain"]],
+            "trailers": False,
+            "body": b"hi",
+        }
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            pytest.param([(b"x-a", "1")], id="str-value"),
+            pytest.param([(b"x-a",)], id="single"),
+            pytest.param([b"x-a: 1"], id="bytes"),
+        ],
+    )
+    async def test_malformed_headers_from_the_application_fail_the_expectation(
+        self, headers: object
+    ) -> None:
+        communicator = WebsocketCommunicator(
+            answers({"type": "websocket.accept", "headers": headers}), "/"
+        )
+        with pytest.raises(
+            AssertionError,
+            match=r"^expected the application's headers to be \(name, value\) pairs of bytes",
+        ):
+            await communicator.connect()
+        communicator.stop()
+
+
+class TestTimeouts:
+    async def test_a_timeout_is_asyncio_timeout_error(self) -> None:
+        communicator = ApplicationCommunicator(silent, {"type": "test"})
+        with pytest.raises(asyncio.TimeoutError):
+            await communicator.receive_output(timeout=0.01)
+
+    async def test_an_exited_application_raises_asyncio_timeout_error(self) -> None:
+        communicator = ApplicationCommunicator(finishes, {"type": "test"})
+        with pytest.raises(asyncio.TimeoutError, match="exited without one"):
+            await communicator.receive_output()
+
+
+class TestSubclasses:
+    """Communicator subclasses as libraries write them."""
+
+    async def test_a_subclass_reads_future_and_output_queue(self) -> None:
+        class Peeking(WebsocketCommunicator):
+            async def queued_types(self) -> list[str]:
+                await asyncio.wait({self.future}, timeout=0.01)
+                return [event["type"] for event in list(self.output_queue._queue)]  # type: ignore[attr-defined]  # asyncio.Queue's deque, read as libraries do
+
+        communicator = Peeking(websocket_app({"type": "websocket.send", "text": "a"}), "/")
+        assert await communicator.connect() == (True, None)
+        assert await communicator.queued_types() == ["websocket.send"]
+        assert not communicator.future.done()
+        assert await communicator.receive_from() == "a"
+        await communicator.disconnect()
+        assert communicator.future.done()
+
+    async def test_an_overridden_receive_output_is_what_the_helpers_read(self) -> None:
+        class SkipsPings(WebsocketCommunicator):
+            async def receive_output(self, timeout: float | None = 1) -> dict[str, Any]:
+                event = await super().receive_output(timeout)
+                while event.get("text") == "ping":
+                    event = await super().receive_output(timeout)
+                return event
+
+        app = websocket_app(
+            {"type": "websocket.send", "text": "ping"}, {"type": "websocket.send", "text": "data"}
+        )
+        communicator = SkipsPings(app, "/")
+        assert await communicator.connect() == (True, None)
+        assert await communicator.receive_from() == "data"
+        await communicator.disconnect()
+
+    async def test_private_names_in_a_subclass_do_not_collide(self) -> None:
+        class Private(WebsocketCommunicator):
+            _send = _run = _start = _cancel = _next_output = "a subclass's own"
+            _raise_if_finished = _wait_for_exit = "a subclass's own"
+
+        communicator = Private(websocket_app({"type": "websocket.send", "text": "a"}), "/")
+        assert await communicator.connect() == (True, None)
+        assert await communicator.receive_from() == "a"
+        await communicator.disconnect()
