@@ -27,6 +27,7 @@ __all__ = [
     "HTTPRequestEvent",
     "HTTPResponseBodyEvent",
     "HTTPResponseStartEvent",
+    "HeaderPair",
     "Headers",
     "Receive",
     "ReceivedEvent",
@@ -55,6 +56,12 @@ Values stay ``Any``: the ASGI spec lets servers add keys of any type
 
 Headers: TypeAlias = list[tuple[bytes, bytes]]
 """HTTP or websocket headers as ASGI carries them: lowercased names, raw bytes."""
+
+HeaderPair: TypeAlias = tuple[bytes, bytes] | list[bytes]
+"""One header as code hands it over: a ``(name, value)`` tuple or a two-item list of bytes.
+
+Both forms are common in apps and tests, and pass through unchanged.
+"""
 
 
 class URLRoute(TypedDict):

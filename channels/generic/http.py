@@ -29,7 +29,7 @@ _ResponseHeaders: TypeAlias = (
     Mapping[str, _HeaderValue]
     | Mapping[bytes, _HeaderValue]
     | Mapping[str | bytes, _HeaderValue]
-    | Iterable[tuple[_HeaderValue, _HeaderValue]]
+    | Iterable[tuple[_HeaderValue, _HeaderValue] | list[bytes] | list[str]]
 )
 
 
@@ -160,7 +160,11 @@ class AsyncHttpConsumer(AsyncConsumer):
 
 
 def _encode_headers(headers: object) -> Headers:
-    """Return ``headers`` as the ASGI list of ``(name, value)`` byte pairs."""
+    """Return ``headers`` as the ASGI list of ``(name, value)`` byte pairs.
+
+    A pair that is bytes already is kept as given (a list stays a list, as
+    upstream passes headers through); one with str parts is encoded.
+    """
     if headers is None:
         return []
     # Checked item by item below: callers may be untyped.
@@ -181,7 +185,11 @@ def _encode_headers(headers: object) -> Headers:
                 f"('Content-Type', 'text/plain'); got {pair!r}"
             )
         name, value = cast("tuple[object, object]", pair)
-        encoded.append((_encode(name, "name", "ascii"), _encode(value, "value", "latin-1")))
+        if isinstance(name, bytes) and isinstance(value, bytes):
+            # Maybe a two-item list at run time; Headers names the usual form.
+            encoded.append(cast("tuple[bytes, bytes]", pair))
+        else:
+            encoded.append((_encode(name, "name", "ascii"), _encode(value, "value", "latin-1")))
     return encoded
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 from asgiref.sync import async_to_sync
 
 from channels.consumer import AsyncConsumer, SyncConsumer
 from channels.exceptions import AcceptConnection, DenyConnection, StopConsumer
 from channels.types import (
+    HeaderPair,
+    Headers,
     WebSocketAcceptEvent,
     WebSocketCloseEvent,
     WebSocketConnectEvent,
@@ -39,11 +41,12 @@ _NO_STATUS_CODE = 1005
 
 
 def _accept_event(
-    subprotocol: str | None, headers: Iterable[tuple[bytes, bytes]] | None
+    subprotocol: str | None, headers: Iterable[HeaderPair] | None
 ) -> WebSocketAcceptEvent:
     event: WebSocketAcceptEvent = {"type": "websocket.accept", "subprotocol": subprotocol}
     if headers:
-        event["headers"] = list(headers)
+        # Pairs go out as given, lists included; Headers names the usual form.
+        event["headers"] = cast(Headers, list(headers))
     return event
 
 
@@ -124,7 +127,7 @@ class WebsocketConsumer(SyncConsumer):
         self.accept()
 
     def accept(
-        self, subprotocol: str | None = None, headers: Iterable[tuple[bytes, bytes]] | None = None
+        self, subprotocol: str | None = None, headers: Iterable[HeaderPair] | None = None
     ) -> None:
         """Accept the connection, optionally choosing a subprotocol and adding headers."""
         super().send(_accept_event(subprotocol, headers))
@@ -243,7 +246,7 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         await self.accept()
 
     async def accept(
-        self, subprotocol: str | None = None, headers: Iterable[tuple[bytes, bytes]] | None = None
+        self, subprotocol: str | None = None, headers: Iterable[HeaderPair] | None = None
     ) -> None:
         """Accept the connection, optionally choosing a subprotocol and adding headers."""
         await super().send(_accept_event(subprotocol, headers))

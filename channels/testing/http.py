@@ -9,7 +9,7 @@ from typing_extensions import TypedDict
 
 from channels.testing._scope import base_scope, checked_headers, describe
 from channels.testing.application import ApplicationCommunicator, receive_expected
-from channels.types import ASGIApplication, Headers
+from channels.types import ASGIApplication, HeaderPair, Headers
 
 __all__ = ["HttpCommunicator", "HttpTestResponse"]
 
@@ -35,7 +35,7 @@ class HttpCommunicator(ApplicationCommunicator):
         method: str,
         path: str,
         body: bytes = b"",
-        headers: Iterable[tuple[bytes, bytes] | list[bytes]] | None = None,
+        headers: Iterable[HeaderPair] | None = None,
     ) -> None:
         if not isinstance(body, bytes):  # pyright: ignore[reportUnnecessaryIsInstance] - untyped callers
             raise TypeError(f"body must be bytes; got {type(body).__name__} {body!r}")

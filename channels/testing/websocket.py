@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from channels.testing._scope import base_scope, checked_headers, describe
 from channels.testing.application import ApplicationCommunicator, receive_expected
-from channels.types import ASGIApplication, Headers
+from channels.types import ASGIApplication, HeaderPair, Headers
 
 __all__ = ["WebsocketCommunicator"]
 
@@ -30,7 +30,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
         self,
         application: ASGIApplication,
         path: str,
-        headers: Iterable[tuple[bytes, bytes] | list[bytes]] | None = None,
+        headers: Iterable[HeaderPair] | None = None,
         subprotocols: Iterable[str] | None = None,
         spec_version: str | None = None,
     ) -> None:

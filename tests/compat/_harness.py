@@ -16,10 +16,10 @@ run unchanged where ``channels`` is upstream's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TypeAlias, cast
 
-__all__ = ["SCENARIOS", "Observation", "observe", "raised", "scenario"]
+__all__ = ["SCENARIOS", "Observation", "drive", "jsonable", "observe", "raised", "scenario"]
 
 # object, not a recursive JSON type: list and dict are invariant, so a
 # scenario's list[str] would not be a list of a JSON union. json.dumps checks.
@@ -54,3 +54,56 @@ def observe(function: ScenarioFunction) -> Observation:
         return result
     except Exception as exc:  # the exception is the observation
         return raised(exc)
+
+
+def jsonable(value: object) -> Observation:
+    """Return ``value`` as JSON data that keeps what a user could tell apart.
+
+    Bytes become ``{"bytes": text}`` and tuples ``{"tuple": [...]}``, so an
+    observation shows whether headers came back as tuples or lists.
+    """
+    if isinstance(value, bytes):
+        return {"bytes": value.decode("latin-1")}
+    if isinstance(value, tuple):
+        return {"tuple": [jsonable(item) for item in cast("tuple[object, ...]", value)]}
+    if isinstance(value, list):
+        return [jsonable(item) for item in cast("list[object]", value)]
+    if isinstance(value, Mapping):
+        items = cast("Mapping[object, object]", value).items()
+        return {str(key): jsonable(item) for key, item in items}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return {"object": type(value).__name__}
+
+
+async def drive(
+    application: Callable[..., Awaitable[object]],
+    scope: dict[str, object],
+    events: Iterable[Mapping[str, object]],
+    timeout: float = 5,
+) -> dict[str, Observation]:
+    """Run ``application`` as a server would, feeding it ``events``; report what it sent.
+
+    The application gets the events one per ``receive()``; once they are used
+    up ``receive()`` waits forever. The run ends when the application returns
+    or raises, or after ``timeout`` seconds (reported as ``"still running"``).
+    """
+    inbox: asyncio.Queue[Mapping[str, object]] = asyncio.Queue()
+    for event in events:
+        inbox.put_nowait(dict(event))
+    sent: list[Observation] = []
+
+    async def send(event: Mapping[str, object]) -> None:
+        sent.append(jsonable(event))
+
+    task = asyncio.ensure_future(application(scope, inbox.get, send))
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task})
+        ended: Observation = "still running"
+    elif task.exception() is not None:
+        ended = raised(cast(BaseException, task.exception()))
+    else:
+        ended = "returned"
+    return {"sent": sent, "ended": ended}
