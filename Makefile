@@ -41,7 +41,8 @@ typecheck: $(STAMP)
 pytest: $(STAMP) $(UPSTREAM_STAMP)
 	$(BIN)/pytest
 
-## The suite on Django 4.2 LTS (Python 3.11) and the newest Django 6 (Python 3.12+).
+## The suite on Django 4.2 LTS (Python 3.11, and Python 3.10 with mypy and pyright for 3.10)
+## and on the newest Django 6 (Python 3.12+); see noxfile.py.
 matrix: $(STAMP) $(UPSTREAM_STAMP)
 	$(BIN)/nox --reuse-existing-virtualenvs
 

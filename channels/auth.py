@@ -234,21 +234,41 @@ def _login_sync(session: Session, user: AbstractBaseUser, backend_path: str) -> 
 
 
 async def logout(scope: Scope) -> None:
-    """Log the scope's user out: send ``user_logged_out``, flush the session, set AnonymousUser."""
+    """Log the scope's user out and flush the session.
+
+    ``user_logged_out`` is sent first, and only when a user was logged in:
+    ``scope["user"]`` is there and its ``is_authenticated`` is not false.
+    Then ``scope["user"]`` becomes an AnonymousUser; a scope without one gets
+    none.
+    """
     session = _session_of(scope, "logout()")
-    current: object = scope.get("user")
-    user = current if isinstance(current, AbstractBaseUser) else None
+    user = _logged_in_user(scope)
     if _ASYNC_AUTH:
-        await user_logged_out.asend(sender=user.__class__, request=None, user=user)
+        if user is not None:
+            await user_logged_out.asend(sender=user.__class__, request=None, user=user)
         await session.aflush()
     else:
         await database_sync_to_async(_logout_sync)(session, user)
-    scope["user"] = AnonymousUser()
+    if "user" in scope:
+        scope["user"] = AnonymousUser()
 
 
-def _logout_sync(session: Session, user: AbstractBaseUser | None) -> None:
-    """Send ``user_logged_out`` and flush the session, in the database thread."""
-    user_logged_out.send(sender=user.__class__, request=None, user=user)
+def _logged_in_user(scope: Scope) -> object | None:
+    """The user in ``scope`` if one is logged in, else None.
+
+    As in Django's ``logout()``, an object without ``is_authenticated`` counts
+    as logged in: token middleware may put its own user objects in the scope.
+    """
+    user: object = scope.get("user")
+    if user is None or not getattr(user, "is_authenticated", True):
+        return None
+    return user
+
+
+def _logout_sync(session: Session, user: object | None) -> None:
+    """Send ``user_logged_out`` (when a user was logged in) and flush, in the database thread."""
+    if user is not None:
+        user_logged_out.send(sender=user.__class__, request=None, user=user)
     session.flush()
 
 

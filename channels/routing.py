@@ -48,8 +48,8 @@ def get_default_application() -> ASGIApplication:
     dotted: object = getattr(settings, "ASGI_APPLICATION", None)
     if dotted is None:
         raise ImproperlyConfigured(
-            "Cannot find ASGI_APPLICATION setting: set it to the dotted path of "
-            f"your ASGI application, such as {_EXAMPLE_SETTING!r}"
+            "ASGI_APPLICATION is not set: set it to the dotted path of your ASGI "
+            f"application, such as {_EXAMPLE_SETTING!r}"
         )
     if not isinstance(dotted, str) or _DOTTED_PATH.fullmatch(dotted) is None:
         raise ImproperlyConfigured(
@@ -61,14 +61,14 @@ def get_default_application() -> ASGIApplication:
         module = import_settings_module(module_path)
     except ModuleMissing as exc:
         raise ImproperlyConfigured(
-            f"Cannot import ASGI_APPLICATION module {module_path!r}: there is no "
-            f"module {exc.name!r} (ASGI_APPLICATION is {dotted!r})"
+            f"ASGI_APPLICATION names module {module_path!r}, which does not exist: "
+            f"there is no module {exc.name!r} (ASGI_APPLICATION is {dotted!r})"
         ) from exc
     try:
         application: object = getattr(module, name)
     except AttributeError:
         raise ImproperlyConfigured(
-            f"Cannot find {name!r} in ASGI_APPLICATION module {module_path!r}: "
+            f"ASGI_APPLICATION module {module_path!r} has no attribute {name!r}: "
             f"define it there or fix ASGI_APPLICATION (now {dotted!r})"
         ) from None
     problem = _application_problem(application)
@@ -96,8 +96,8 @@ class ProtocolTypeRouter:
         application = self.application_mapping.get(protocol)
         if application is None:
             raise ValueError(
-                f"No application configured for scope type {protocol!r}: "
-                f"ProtocolTypeRouter knows {_known(self.application_mapping)}"
+                f"ProtocolTypeRouter has no application for scope type {protocol!r}; "
+                f"it routes {_known(self.application_mapping)}"
             )
         return await application(scope, receive, send)
 
@@ -111,10 +111,14 @@ class URLRouter:
 
     A route may lead to another URLRouter: ``path("ws/", URLRouter([...]))``
     matches the prefix ``ws/`` and lets the inner router route the rest. The
-    captures of both routers are merged. When the inner router has no match,
-    the outer one goes on with its next route.
+    captures of both routers are merged. When the inner router has no match
+    (even from inside a middleware wrapping it), the outer one goes on with
+    its next route: a routed application that raises Django's ``Resolver404``
+    counts as no match.
 
     The outermost router routes ``scope["path"]`` without ``scope["root_path"]``.
+    ``routes`` is the list given (Django ``URLPattern`` objects); a route that
+    leads to a nested router has its pattern rebuilt to match a prefix.
     """
 
     #: Marks an application that routes on ``path_remaining`` itself: a route
@@ -123,7 +127,7 @@ class URLRouter:
     _path_routing: bool = True
 
     def __init__(self, routes: Sequence[URLPattern]) -> None:
-        self.routes: list[URLPattern] = list(routes)
+        self.routes: list[URLPattern] = routes if isinstance(routes, list) else list(routes)
         for route in self.routes:
             _check_route(route)
             if getattr(route.callback, "_path_routing", False) is True:
@@ -148,18 +152,17 @@ class URLRouter:
             }
             inner_scope = {**scope, "path_remaining": remaining, "url_route": url_route}
             application: ASGIApplication = route.callback
-            if getattr(application, "_path_routing", False) is not True:
-                return await application(inner_scope, receive, send)
             try:
                 return await application(inner_scope, receive, send)
             except Resolver404:
-                continue  # the inner router has no route for the rest
+                # A router further in has no route for the rest of the path.
+                continue
         if nested:
             # Tells the router this one is nested in to try its next route.
             raise Resolver404({"path": path, "tried": [str(r.pattern) for r in self.routes]})
         tried = ", ".join(repr(str(route.pattern)) for route in self.routes)
-        known = f"the routes are {tried}" if tried else "URLRouter has no routes"
-        raise ValueError(f"No route found for path {path!r}: {known}")
+        known = f"its routes are {tried}" if tried else "it has no routes"
+        raise ValueError(f"URLRouter found no route matching path {path!r}; {known}")
 
 
 class ChannelNameRouter:
@@ -178,16 +181,16 @@ class ChannelNameRouter:
         """Run the application for ``scope["channel"]``; raise ValueError when there is none."""
         if "channel" not in scope:
             raise ValueError(
-                "ChannelNameRouter got a scope without a 'channel' key: it routes "
-                "worker messages (scope type 'channel') only; got a scope of type "
-                f"{scope.get('type')!r}"
+                "ChannelNameRouter routes worker messages by scope['channel'] (scope "
+                f"type 'channel'); got a scope of type {scope.get('type')!r} with no "
+                "'channel' key"
             )
         channel = scope["channel"]
         application = self.application_mapping.get(channel)
         if application is None:
             raise ValueError(
-                f"No application configured for channel name {channel!r}: "
-                f"ChannelNameRouter knows {_known(self.application_mapping)}"
+                f"ChannelNameRouter has no application for channel {channel!r}; "
+                f"it routes {_known(self.application_mapping)}"
             )
         return await application(scope, receive, send)
 
@@ -220,8 +223,8 @@ def _check_application(application: object, where: str) -> None:
 def _check_route(route: object) -> None:
     if isinstance(route, URLResolver):
         raise ImproperlyConfigured(
-            f"{route}: include() is not supported in URLRouter. Use nested "
-            "URLRouter instances instead: path('prefix/', URLRouter([...]))"
+            "URLRouter cannot route through include(): nest a URLRouter instead, "
+            f"as in path('prefix/', URLRouter([...])); got {route!r}"
         )
     if not isinstance(route, URLPattern):
         raise TypeError(
@@ -259,6 +262,7 @@ def _path_to_route(scope: Scope) -> str:
     root_path: str = scope.get("root_path", "")
     if not path.startswith(root_path):
         raise ValueError(
-            f"No route found for path {path!r}: it is outside the root path {root_path!r}"
+            f"URLRouter cannot route path {path!r}: it does not start with the root "
+            f"path {root_path!r}"
         )
     return path[len(root_path) :]

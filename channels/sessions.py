@@ -2,8 +2,9 @@
 
 ``CookieMiddleware`` parses the request's cookies into ``scope["cookies"]``.
 ``SessionMiddleware`` (which needs the cookies) puts a lazily created Django
-session in ``scope["session"]`` and saves it when the response starts (HTTP)
-or the websocket is accepted. ``SessionMiddlewareStack`` is the two together.
+session in ``scope["session"]`` and saves it as Django's SessionMiddleware
+does, when the response starts (HTTP) or the websocket is accepted.
+``SessionMiddlewareStack`` is the two together.
 
 On Django 5.1 and later the session is saved with Django's async session API,
 without a hop to a worker thread; before 5.1 the sync API runs in the database
@@ -12,8 +13,9 @@ thread through ``database_sync_to_async``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, MutableMapping
-from datetime import datetime, timezone
+import time
+from collections.abc import Callable, MutableMapping
+from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -26,6 +28,7 @@ from django.http.cookie import parse_cookie
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import http_date
 
+from channels._asserted import AssertedValueError
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.types import ASGIApplication, Event, Receive, Scope, Send
@@ -140,8 +143,9 @@ class CookieMiddleware(BaseMiddleware):
         return await super().__call__(dict(scope, cookies=_parse_cookies(scope)), receive, send)
 
     # ASGI messages hold values of any type: Any in MutableMapping[str, Any].
-    @staticmethod
+    @classmethod
     def set_cookie(
+        cls,
         message: MutableMapping[str, Any],
         key: str,
         value: str = "",
@@ -155,12 +159,18 @@ class CookieMiddleware(BaseMiddleware):
     ) -> None:
         """Add a ``Set-Cookie`` header to the response ``message`` (its ``headers`` list).
 
-        ``expires`` is a datetime (naive ones are taken as UTC) or a ready
-        HTTP date string; ``samesite`` is ``"strict"``, ``"lax"`` or
-        ``"none"`` in any case, or None to leave the attribute out.
+        ``expires`` is a ready HTTP date string, or a datetime (naive ones are
+        taken as UTC) that becomes ``Max-Age`` seconds from now, as in
+        Django's ``HttpResponse.set_cookie``. Given ``max_age`` without
+        ``expires``, the cookie gets both. ``samesite`` is ``"strict"``,
+        ``"lax"`` or ``"none"`` in any case, or None to leave it out.
+
+        Raises:
+            ValueError: for another ``samesite`` (also an AssertionError, as upstream's).
+            http.cookies.CookieError: for a name that cannot be a cookie's.
         """
         if samesite is not None and samesite.lower() not in _SAMESITE_VALUES:
-            raise ValueError(
+            raise AssertedValueError(
                 f"samesite must be one of 'strict', 'lax', 'none' (any case) or None; "
                 f"got {samesite!r}"
             )
@@ -168,13 +178,15 @@ class CookieMiddleware(BaseMiddleware):
         cookie[key] = value
         morsel = cookie[key]
         if isinstance(expires, datetime):
-            if expires.tzinfo is None:
-                expires = expires.replace(tzinfo=timezone.utc)
-            morsel["expires"] = http_date(expires.timestamp())
-        elif expires is not None:
-            morsel["expires"] = expires
+            max_age = _seconds_until(expires)
+            expires = None
         if max_age is not None:
             morsel["max-age"] = str(max_age)
+            # Old browsers read only expires, so it comes along.
+            if not expires:
+                expires = http_date(time.time() + max_age)
+        if expires:
+            morsel["expires"] = expires
         if path is not None:
             morsel["path"] = path
         if domain is not None:
@@ -185,33 +197,43 @@ class CookieMiddleware(BaseMiddleware):
             morsel["httponly"] = True
         if samesite is not None:
             morsel["samesite"] = samesite
-        # ASGI lets a response message carry any header list; upstream writes
-        # the name as b"Set-Cookie", and tests built on it look for that.
+        # Upstream writes the name as b"Set-Cookie", and tests built on it look for that.
         message.setdefault("headers", []).append(
             (b"Set-Cookie", morsel.OutputString().encode("latin-1"))
         )
 
-    @staticmethod
+    @classmethod
     def delete_cookie(
+        cls,
         message: MutableMapping[str, Any],
         key: str,
         path: str | None = "/",
         domain: str | None = None,
     ) -> None:
         """Add a ``Set-Cookie`` header to ``message`` that makes the browser drop cookie ``key``."""
-        CookieMiddleware.set_cookie(
+        # The date is written as upstream writes it, so the header bytes are the same.
+        cls.set_cookie(
             message,
             key,
             max_age=0,
-            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            expires="Thu, 01-Jan-1970 00:00:00 GMT",
             path=path,
             domain=domain,
         )
 
 
+def _seconds_until(moment: datetime) -> int:
+    """Whole seconds from now until ``moment`` (naive: UTC), rounded up; 0 if it is past."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    # The extra second makes up for the fraction lost in truncating, as Django does.
+    delta = moment - datetime.now(timezone.utc) + timedelta(seconds=1)
+    return max(0, delta.days * 86400 + delta.seconds)
+
+
 def _parse_cookies(scope: Scope) -> dict[str, str]:
     """Return the cookies of every ``Cookie`` header in ``scope``, later values winning."""
-    # HTTP/2 may split cookies over several headers; they join with "; ".
+    # HTTP/2 may split cookies over several headers; they join with "; ", as Django does.
     values = [value.decode("latin-1") for name, value in scope["headers"] if name == b"cookie"]
     return parse_cookie("; ".join(values))
 
@@ -227,6 +249,7 @@ class SessionMiddleware(BaseMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         """Run the inner application with the session in its scope and a saving ``send``."""
         wrapper = InstanceSessionWrapper(scope, send)
+        await wrapper.resolve_session()
         return await super().__call__(wrapper.scope, receive, wrapper.send)
 
 
@@ -235,18 +258,24 @@ class InstanceSessionWrapper:
 
     Only the outermost wrapper of a connection is ``activated``; a nested one
     finds ``scope["session"]`` already there and passes everything through.
+    ``scope["session"]`` is a lazy object; ``resolve_session()`` (which
+    SessionMiddleware awaits, and subclasses may override) puts the store in
+    it, and whatever store it then holds is the one saved.
     """
 
     #: Message types on which a modified session is saved.
-    save_message_types: ClassVar[Collection[str]] = ("http.response.start", "websocket.accept")
+    save_message_types: ClassVar[list[str]] = ["http.response.start", "websocket.accept"]
     #: Message types that can carry the session cookie back to the client.
-    cookie_response_message_types: ClassVar[Collection[str]] = ("http.response.start",)
+    cookie_response_message_types: ClassVar[list[str]] = ["http.response.start"]
 
     def __init__(self, scope: Scope, send: Send) -> None:
         self.cookie_name: str = settings.SESSION_COOKIE_NAME
+        #: The ``SessionStore`` class of ``settings.SESSION_ENGINE``.
+        self.session_store: Callable[[str | None], Session] = import_module(
+            settings.SESSION_ENGINE
+        ).SessionStore
         self.scope: Scope = dict(scope)
         self.real_send = send
-        self._store: Session | None = None
         self.activated = "session" not in self.scope
         if self.activated:
             if "cookies" not in self.scope:
@@ -255,29 +284,37 @@ class InstanceSessionWrapper:
                     "or use SessionMiddlewareStack; got a scope with keys "
                     f"{sorted(self.scope)!r}"
                 )
-            self.scope["session"] = SimpleLazyObject(self._load_store)
+            # Until resolve_session() runs (a wrapper used without SessionMiddleware),
+            # the store is made when the session is first used.
+            self.scope["session"] = SimpleLazyObject(self.__store_for_cookie)
 
-    def _load_store(self) -> Session:
-        """Create the session store for the cookie's key, once (no database access)."""
-        if self._store is None:
-            engine = import_module(settings.SESSION_ENGINE)
-            store: Session = engine.SessionStore(self.scope["cookies"].get(self.cookie_name))
-            self._store = store
-        return self._store
+    def __store_for_cookie(self) -> Session:
+        """A store for the session that the request's cookie names (a new one without it)."""
+        return self.session_store(self.scope["cookies"].get(self.cookie_name))
+
+    async def resolve_session(self) -> None:
+        """Put the store for the request's session cookie in ``scope["session"]``."""
+        if self.activated:
+            self.scope["session"]._wrapped = self.__store_for_cookie()
 
     async def send(self, message: Event) -> None:
         """Save the session if this message calls for it, then pass the message on."""
         if self.activated and message["type"] in self.save_message_types:
-            message = await self._finish_session(message)
+            message = await self.__finish_session(message)
         await self.real_send(message)
 
-    async def _finish_session(self, message: Event) -> Event:
-        """Save the session as Django's middleware does; return ``message`` with its cookie."""
-        session = self._load_store()
+    async def __finish_session(self, message: Event) -> Event:
+        """Save the session as Django's middleware does; return ``message`` with its cookie.
+
+        The application's message and header list are left as they were: a
+        cookie goes on copies.
+        """
+        session: Session = self.scope["session"]
         carries_cookies = message["type"] in self.cookie_response_message_types
         if session.is_empty():
+            # An emptied session is dropped, not saved, and its cookie removed.
             if carries_cookies and self.cookie_name in self.scope["cookies"]:
-                message = dict(message)
+                message = _with_headers_copied(message)
                 CookieMiddleware.delete_cookie(
                     message,
                     self.cookie_name,
@@ -292,34 +329,13 @@ class InstanceSessionWrapper:
             return message
         await self.save_session()
         if carries_cookies:
-            message = dict(message)
-            self._set_session_cookie(message, session)
+            message = _with_headers_copied(message)
+            _set_session_cookie(message, self.cookie_name, session)
         return message
 
-    def _set_session_cookie(self, message: MutableMapping[str, Any], session: Session) -> None:
-        """Add the session cookie, with Django's session cookie settings, to ``message``."""
-        # The session data is loaded once saved, so these read no storage.
-        max_age: int | None = None
-        expires: str | None = None
-        if not session.get_expire_at_browser_close():
-            max_age = session.get_expiry_age()
-            expires = http_date(datetime.now(timezone.utc).timestamp() + max_age)
-        CookieMiddleware.set_cookie(
-            message,
-            self.cookie_name,
-            session.session_key or "",
-            max_age=max_age,
-            expires=expires,
-            domain=settings.SESSION_COOKIE_DOMAIN,
-            path=settings.SESSION_COOKIE_PATH,
-            secure=settings.SESSION_COOKIE_SECURE,
-            httponly=settings.SESSION_COOKIE_HTTPONLY,
-            samesite=settings.SESSION_COOKIE_SAMESITE or None,
-        )
-
     async def save_session(self) -> None:
-        """Save the session; raise SuspiciousOperation if it was deleted meanwhile."""
-        session = self._load_store()
+        """Save ``scope["session"]``; raise SuspiciousOperation if it was deleted meanwhile."""
+        session: Session = self.scope["session"]
         try:
             if _ASYNC_SESSIONS:
                 await session.asave()
@@ -330,6 +346,33 @@ class InstanceSessionWrapper:
                 "the session was deleted before the response started, so it cannot be saved: "
                 "another connection may have logged out or flushed it"
             ) from exc
+
+
+def _with_headers_copied(message: Event) -> dict[str, Any]:
+    """A copy of ``message`` whose ``headers`` is a new list of the same pairs."""
+    return dict(message, headers=list(message.get("headers", ())))
+
+
+def _set_session_cookie(message: MutableMapping[str, Any], name: str, session: Session) -> None:
+    """Add the session cookie, with Django's session cookie settings, to ``message``."""
+    # The session data is loaded once saved, so these read no storage.
+    max_age: int | None = None
+    expires: str | None = None
+    if not session.get_expire_at_browser_close():
+        max_age = session.get_expiry_age()
+        expires = http_date(time.time() + max_age)
+    CookieMiddleware.set_cookie(
+        message,
+        name,
+        session.session_key or "",
+        max_age=max_age,
+        expires=expires,
+        domain=settings.SESSION_COOKIE_DOMAIN,
+        path=settings.SESSION_COOKIE_PATH,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=settings.SESSION_COOKIE_HTTPONLY,
+        samesite=settings.SESSION_COOKIE_SAMESITE or None,
+    )
 
 
 def SessionMiddlewareStack(inner: ASGIApplication) -> CookieMiddleware:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import FrameType
 
 from channels.layers.protocols import ChannelLayer, ClosableChannelLayer
-from channels.types import ASGIApplication, Event, ReceivedEvent
+from channels.types import ASGIApplication, Event, ReceivedEvent, Scope
 
 __all__ = ["Worker"]
 
@@ -31,10 +31,17 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class _Instance:
     """One channel's application instance, its inbox, and whether it waits for more."""
 
-    __slots__ = ("channel", "idle", "inbox", "task")
+    __slots__ = ("channel", "idle", "inbox", "scope", "sent", "task")
 
-    def __init__(self, application: ASGIApplication, channel: str) -> None:
+    def __init__(
+        self,
+        application: ASGIApplication,
+        channel: str,
+        sent: Callable[[Scope, Event], Awaitable[None]],
+    ) -> None:
         self.channel = channel
+        self.scope: Scope = {"type": "channel", "channel": channel}
+        self.sent = sent
         self.inbox: asyncio.Queue[ReceivedEvent] = asyncio.Queue()
         # Set while the application waits in receive() with nothing queued:
         # then it has finished every message it was handed.
@@ -42,7 +49,7 @@ class _Instance:
         self.task = asyncio.create_task(self._run(application))
 
     async def _run(self, application: ASGIApplication) -> None:
-        await application({"type": "channel", "channel": self.channel}, self.receive, self.send)
+        await application(self.scope, self.receive, self.send)
 
     def deliver(self, message: ReceivedEvent) -> None:
         """Queue ``message`` for the application."""
@@ -56,19 +63,22 @@ class _Instance:
         return await self.inbox.get()
 
     async def send(self, event: Event) -> None:
-        """Refuse the event: the application's ``send`` callable."""
-        raise RuntimeError(
-            "an application run by a worker cannot send events: worker messages "
-            "have no client to answer; send to a channel layer instead; got "
-            f"{dict(event)!r} on channel {self.channel!r}"
-        )
+        """Hand the event to the worker: the application's ``send`` callable."""
+        await self.sent(self.scope, event)
 
 
 class Worker:
     """Consume ``channels`` from ``channel_layer`` through ``application``.
 
     ``channel_layer`` may be None only so that ``get_channel_layer()`` can be
-    passed straight in: None raises ValueError.
+    passed straight in: None raises ValueError. ``max_applications`` is kept
+    for code written against upstream's Worker, which stops its least recently
+    used instance past that many; this one runs exactly one instance per
+    channel it listens on and never stops one to make room.
+
+    Subclasses (``runworker``'s ``worker_class``) may override ``handle``,
+    ``listener`` and ``application_send``, as with upstream's; the rest of the
+    state is private (name-mangled).
     """
 
     def __init__(
@@ -76,6 +86,7 @@ class Worker:
         application: ASGIApplication,
         channels: Iterable[str],
         channel_layer: ChannelLayer | None,
+        max_applications: int = 1000,
     ) -> None:
         if channel_layer is None:
             raise ValueError(
@@ -92,7 +103,21 @@ class Worker:
         self.application = application
         self.channels: Sequence[str] = names
         self.channel_layer = channel_layer
-        self._instances: dict[str, _Instance] = {}
+        self.max_applications = max_applications
+        self.__instances: dict[str, _Instance] = {}
+
+    async def application_send(self, scope: Scope, message: Event) -> None:
+        """Take an event an application sent; by default refuse it with NotImplementedError.
+
+        Worker messages have no client to answer, so there is nowhere to send
+        to; a subclass may override this to do something with the events.
+        """
+        raise NotImplementedError(
+            "an application run by a worker cannot send events: worker messages "
+            "have no client to answer; send to a channel layer instead, or override "
+            f"Worker.application_send; got {dict(message)!r} on channel "
+            f"{scope.get('channel')!r}"
+        )
 
     def run(self, on_ready: Callable[[], object] | None = None) -> None:
         """Serve until SIGINT or SIGTERM, then stop cleanly; call ``on_ready`` once serving.
@@ -100,9 +125,9 @@ class Worker:
         Call it from the main thread: it installs signal handlers, and
         restores the previous ones when it returns.
         """
-        asyncio.run(self._serve_until_signalled(on_ready))
+        asyncio.run(self.__serve_until_signalled(on_ready))
 
-    async def _serve_until_signalled(self, on_ready: Callable[[], object] | None) -> None:
+    async def __serve_until_signalled(self, on_ready: Callable[[], object] | None) -> None:
         loop = asyncio.get_running_loop()
         shutdown = asyncio.Event()
 
@@ -144,10 +169,10 @@ class Worker:
             for error in errors:
                 if error is not None:
                     raise error
-            for instance in list(self._instances.values()):
+            for instance in list(self.__instances.values()):
                 await instance.idle.wait()
         finally:
-            await self._stop_instances()
+            await self.__stop_instances()
             if isinstance(self.channel_layer, ClosableChannelLayer):
                 await self.channel_layer.close()
 
@@ -160,29 +185,27 @@ class Worker:
                     f"worker received a message without a 'type' on channel {channel!r}: "
                     f"worker messages need a 'type' naming their handler; got {message!r}"
                 )
-            instance = self._instances.get(channel)
+            instance = self.__instances.get(channel)
             if instance is None or instance.task.done():
-                instance = self._start(channel)
+                instance = self.__start(channel)
             instance.deliver(message)
 
-    def _start(self, channel: str) -> _Instance:
-        instance = _Instance(self.application, channel)
-        self._instances[channel] = instance
-        instance.task.add_done_callback(lambda _: self._finished(instance))
+    def __start(self, channel: str) -> _Instance:
+        instance = _Instance(self.application, channel, self.application_send)
+        self.__instances[channel] = instance
+        instance.task.add_done_callback(lambda _: self.__finished(instance))
         return instance
 
-    def _finished(self, instance: _Instance) -> None:
+    def __finished(self, instance: _Instance) -> None:
         """Forget an instance that ended; log its exception and any messages it left."""
         instance.idle.set()
-        if self._instances.get(instance.channel) is instance:
-            del self._instances[instance.channel]
+        if self.__instances.get(instance.channel) is instance:
+            del self.__instances[instance.channel]
         if instance.task.cancelled():
             return
         error = instance.task.exception()
         if error is not None:
-            logger.error(
-                "Exception inside application for channel %r", instance.channel, exc_info=error
-            )
+            logger.error("the application for channel %r failed", instance.channel, exc_info=error)
         if not instance.inbox.empty():
             logger.warning(
                 "application for channel %r ended with %d unhandled message(s), which are dropped",
@@ -190,8 +213,8 @@ class Worker:
                 instance.inbox.qsize(),
             )
 
-    async def _stop_instances(self) -> None:
-        instances = list(self._instances.values())
+    async def __stop_instances(self) -> None:
+        instances = list(self.__instances.values())
         await _cancel_and_wait([instance.task for instance in instances])
 
 

@@ -30,7 +30,7 @@ from channels.auth import (
     logout,
 )
 from channels.db import database_sync_to_async
-from channels.sessions import SessionMiddleware
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from channels.testing import WebsocketCommunicator
 from channels.types import Event, Receive, ReceivedEvent, Scope, Send
 
@@ -422,11 +422,62 @@ class TestLogout:
         assert isinstance(scope["user"], AnonymousUser)
         assert signals.received == [("out", User, user)]
 
-    async def test_an_anonymous_user_is_reported_as_none(self, signals: Signals) -> None:
-        scope: Scope = {"session": SessionStore(), "user": AnonymousUser()}
+    async def test_an_anonymous_user_sends_no_signal(self, signals: Signals) -> None:
+        key = await database_sync_to_async(session_with)({"seen": 1})
+        scope: Scope = {"session": SessionStore(key), "user": AnonymousUser()}
         await logout(scope)
-        assert signals.received == [("out", type(None), None)]
+        assert signals.received == []
         assert isinstance(scope["user"], AnonymousUser)
+        assert await database_sync_to_async(stored)(key) == {}
+
+    async def test_a_scope_without_a_user_gets_none(self, signals: Signals) -> None:
+        key = await database_sync_to_async(session_with)({"seen": 1})
+        scope: Scope = {"session": SessionStore(key)}
+        await logout(scope)
+        assert signals.received == []
+        assert "user" not in scope
+        assert scope["session"].session_key is None
+        assert await database_sync_to_async(stored)(key) == {}
+
+    async def test_a_user_of_none_sends_no_signal(self, signals: Signals) -> None:
+        scope: Scope = {"session": SessionStore(), "user": None}
+        await logout(scope)
+        assert signals.received == []
+        assert isinstance(scope["user"], AnonymousUser)
+
+    async def test_an_authenticated_user_of_another_kind_is_reported(
+        self, signals: Signals
+    ) -> None:
+        class TokenUser:
+            is_authenticated = True
+
+        token_user = TokenUser()
+        scope: Scope = {"session": SessionStore(), "user": token_user}
+        await logout(scope)
+        assert signals.received == [("out", TokenUser, token_user)]
+        assert isinstance(scope["user"], AnonymousUser)
+
+    async def test_the_middlewares_lazy_user_is_reported_and_replaced(
+        self, user: User, signals: Signals
+    ) -> None:
+        key = await database_sync_to_async(logged_in_session)(user)
+        seen: list[Any] = []
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await receive()
+            await logout(scope)
+            seen.append(scope["user"])
+            await send({"type": "websocket.accept"})
+            await receive()
+
+        headers = [(b"cookie", b"sessionid=" + key.encode())]
+        communicator = WebsocketCommunicator(AuthMiddlewareStack(app), "/ws/", headers)
+        assert await communicator.connect() == (True, None)
+        await communicator.disconnect()
+        # The middleware's lazy user, which compares equal to the user it wraps.
+        assert signals.received == [("out", User, user)]
+        assert type(seen[0]) is AnonymousUser
+        assert await database_sync_to_async(stored)(key) == {}
 
     async def test_without_a_session_raises_value_error(self) -> None:
         with pytest.raises(ValueError, match=r"logout\(\) needs scope\['session'\]"):
@@ -458,6 +509,28 @@ async def connect_as(key: str | None) -> Any:
     assert await communicator.connect() == (True, None)
     await communicator.disconnect()
     return recorder.users[0]
+
+
+class TestSubclassPrivateNames:
+    @pytest.mark.django_db(transaction=True)
+    async def test_an_auth_middleware_subclass_with_private_names_still_works(
+        self, user: User
+    ) -> None:
+        class Clashing(AuthMiddleware):
+            _user = "mine"
+            _session = "mine"
+            _scope = "mine"
+            _get_user = "mine"
+            _resolve = "mine"
+
+        recorder = UserRecorder()
+        key = await database_sync_to_async(logged_in_session)(user)
+        headers = [(b"cookie", b"sessionid=" + key.encode())]
+        application = CookieMiddleware(SessionMiddleware(Clashing(recorder)))
+        communicator = WebsocketCommunicator(application, "/ws/", headers)
+        assert await communicator.connect() == (True, None)
+        await communicator.disconnect()
+        assert recorder.users[0].pk == user.pk
 
 
 @pytest.mark.django_db(transaction=True)

@@ -41,9 +41,15 @@ def query_and_report_open_on_entry() -> bool:
     return was_open
 
 
+# asgiref before 3.13 (the newest on Python 3.10) leaves ThreadSensitiveContext
+# unannotated, which mypy refuses to call; through this alias the call checks
+# on every asgiref version.
+_thread_sensitive_context: Callable[[], ThreadSensitiveContext] = ThreadSensitiveContext
+
+
 async def hops(call: Callable[[], Awaitable[object]]) -> bool:
     """Run ``call`` in a fresh thread-sensitive context: did it start that context's thread?"""
-    async with ThreadSensitiveContext() as context:
+    async with _thread_sensitive_context() as context:
         await call()
         return context in SyncToAsync.context_to_thread_executor
 

@@ -8,7 +8,7 @@ from django.urls import path
 from channels.consumer import AsyncConsumer
 from channels.middleware import BaseMiddleware
 from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.types import Event, Receive, ReceivedEvent, Scope, Send
+from channels.types import ASGIApplication, Event, Receive, ReceivedEvent, Scope, Send
 
 
 async def receive() -> ReceivedEvent:
@@ -89,3 +89,34 @@ class TestSubclassedMiddleware:
     def test_accepts_consumer_applications(self) -> None:
         app = AsyncConsumer.as_asgi()
         assert QueryAuthMiddleware(app).inner is app
+
+    async def test_a_subclass_defining_obvious_private_names_still_works(self) -> None:
+        class Private(BaseMiddleware):
+            _inner = "subclass"
+            _scope = "subclass"
+            _app = "subclass"
+
+            def __init__(self, inner: ASGIApplication) -> None:
+                super().__init__(inner)
+                self._application = "subclass"
+
+            def _call(self) -> str:
+                return "subclass"
+
+            def _copy(self) -> str:
+                return "subclass"
+
+        inner = Inner()
+        middleware = Private(inner)
+        scope: Scope = {"type": "http", "path": "/"}
+        assert await middleware(scope, receive, send) == "inner result"
+        assert middleware.inner is inner
+        assert inner.calls[0][0] is not scope
+        assert "added_by_inner" not in scope
+
+    async def test_a_subclass_may_swap_inner_after_init(self) -> None:
+        first, second = Inner(), Inner()
+        middleware = BaseMiddleware(first)
+        middleware.inner = second
+        await middleware({"type": "http", "path": "/"}, receive, send)
+        assert (len(first.calls), len(second.calls)) == (0, 1)

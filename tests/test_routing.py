@@ -16,6 +16,7 @@ from django.urls.exceptions import Resolver404
 from django.urls.resolvers import LocalePrefixPattern
 
 from channels.consumer import AsyncConsumer
+from channels.middleware import BaseMiddleware
 from channels.routing import (
     ChannelNameRouter,
     ProtocolTypeRouter,
@@ -109,11 +110,11 @@ class TestProtocolTypeRouter:
         [
             pytest.param(
                 {"http": App("h"), "websocket": App("w")},
-                r"^No application configured for scope type 'lifespan': "
-                r"ProtocolTypeRouter knows 'http', 'websocket'$",
+                r"^ProtocolTypeRouter has no application for scope type 'lifespan'; "
+                r"it routes 'http', 'websocket'$",
                 id="two-known",
             ),
-            pytest.param({}, r"ProtocolTypeRouter knows nothing$", id="empty"),
+            pytest.param({}, r"; it routes nothing$", id="empty"),
         ],
     )
     async def test_unknown_scope_type_is_an_error_naming_the_known_ones(
@@ -185,8 +186,15 @@ class TestURLRouterMatching:
         app = App("a")
         routes = [path("a/", app), re_path(r"^b/$", app)]
         router = URLRouter(routes)
-        assert router.routes == routes
+        assert router.routes is routes
         assert all(isinstance(route, URLPattern) for route in router.routes)
+        assert router.routes[0].callback is app
+        assert str(router.routes[1].pattern) == "^b/$"
+
+    def test_routes_given_as_a_tuple_become_a_list(self) -> None:
+        app = App("a")
+        router = URLRouter((path("a/", app),))
+        assert isinstance(router.routes, list)
         assert router.routes[0].callback is app
 
     async def test_the_first_matching_route_wins(self) -> None:
@@ -196,7 +204,7 @@ class TestURLRouterMatching:
 
     async def test_path_must_match_entirely(self) -> None:
         router = URLRouter([path("foo/", App("foo"))])
-        with pytest.raises(ValueError, match=r"^No route found for path 'foo/bar/'"):
+        with pytest.raises(ValueError, match=r"^URLRouter found no route matching path 'foo/bar/'"):
             await router(http("/foo/bar/"), receive, send)
 
     async def test_re_path_without_anchors_matches_anywhere(self) -> None:
@@ -302,7 +310,7 @@ class TestURLRouterMatching:
                 path("year/<tr_yyyy:year>/", App("year")),
             ]
         )
-        with pytest.raises(ValueError, match="No route found for path"):
+        with pytest.raises(ValueError, match="found no route matching path"):
             await router(http(request_path), receive, send)
 
     async def test_a_converter_raising_value_error_passes_to_the_next_route(self) -> None:
@@ -332,12 +340,15 @@ class TestURLRouterErrors:
             pytest.param(
                 [path("chat/<str:room>/", App("a")), re_path(r"^echo/$", App("b"))],
                 "/nonexistent/",
-                r"^No route found for path 'nonexistent/': the routes are "
+                r"^URLRouter found no route matching path 'nonexistent/'; its routes are "
                 r"'chat/<str:room>/', '\^echo/\$'$",
                 id="routes-listed",
             ),
             pytest.param(
-                [], "/x/", r"^No route found for path 'x/': URLRouter has no routes$", id="empty"
+                [],
+                "/x/",
+                r"^URLRouter found no route matching path 'x/'; it has no routes$",
+                id="empty",
             ),
         ],
     )
@@ -355,21 +366,22 @@ class TestURLRouterErrors:
         ):
             await router({"type": "channel", "channel": "x"}, receive, send)
 
-    async def test_resolver404_from_an_application_is_not_swallowed(self) -> None:
+    async def test_resolver404_from_an_application_passes_to_the_next_route(self) -> None:
         class NotFound(App):
             async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
                 raise Resolver404({"path": "inner"})
 
         fallback = App("fallback")
         router = URLRouter([path("a/", NotFound("nf")), re_path(r"^a/", fallback)])
-        with pytest.raises(Resolver404):
-            await router(http("/a/"), receive, send)
-        assert fallback.calls == []
+        assert await router(http("/a/"), receive, send) == "fallback"
+        with pytest.raises(ValueError, match=r"found no route matching path 'a/'"):
+            await URLRouter([path("a/", NotFound("nf"))])(http("/a/"), receive, send)
 
     def test_include_is_refused(self) -> None:
         with pytest.raises(
             ImproperlyConfigured,
-            match=r"include\(\) is not supported in URLRouter\. Use nested URLRouter instances",
+            match=r"^URLRouter cannot route through include\(\): nest a URLRouter instead, "
+            r"as in path\('prefix/', URLRouter\(\[\.\.\.\]\)\); got <URLResolver ",
         ):
             URLRouter([path("", include([]))])  # type: ignore[list-item]  # the error under test
 
@@ -469,7 +481,7 @@ class TestURLRouterNesting:
     ) -> None:
         inner = URLRouter([path("test/<int:page>/", App("page"))])
         outer = URLRouter([path("number/<int:number>/", inner)])
-        with pytest.raises(ValueError, match=rf"No route found for path '{request_path[1:]}'"):
+        with pytest.raises(ValueError, match=rf"no route matching path '{request_path[1:]}'"):
             await outer(http(request_path), receive, send)
 
     async def test_a_partial_url_route_set_earlier_is_extended(self) -> None:
@@ -477,6 +489,26 @@ class TestURLRouterNesting:
         scope = http("/a/1/", url_route={"kwargs": {"tenant": "acme"}})
         await URLRouter([path("a/<int:n>/", app)])(scope, receive, send)
         assert app.scope["url_route"] == {"args": (), "kwargs": {"tenant": "acme", "n": 1}}
+
+    async def test_a_router_inside_middleware_without_a_match_passes_to_the_next_route(
+        self,
+    ) -> None:
+        class Tag(BaseMiddleware):
+            async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+                return await super().__call__({**scope, "tagged": True}, receive, send)
+
+        chat, fallback = App("chat"), App("fallback")
+        router = URLRouter(
+            [
+                re_path(r"^ws/", Tag(URLRouter([path("chat/", chat)]))),
+                path("ws/other/", fallback),
+            ]
+        )
+        assert await router(http("/ws/chat/"), receive, send) == "chat"
+        assert chat.scope["tagged"] is True
+        assert await router(http("/ws/other/"), receive, send) == "fallback"
+        with pytest.raises(ValueError, match=r"found no route matching path 'ws/none/'"):
+            await router(http("/ws/none/"), receive, send)
 
     async def test_a_nested_router_without_a_match_raises_resolver404(self) -> None:
         inner = URLRouter([path("a/", App("a"))])
@@ -518,6 +550,63 @@ class TestURLRouterNesting:
         assert app.scope["root_path"] == "/root"
 
 
+class TestSubclasses:
+    """What libraries do with the routers: subclass them and read their public state."""
+
+    async def test_a_protocol_type_router_subclass_inspects_application_mapping(self) -> None:
+        class Listing(ProtocolTypeRouter):
+            def __init__(self, application_mapping: dict[str, Any]) -> None:
+                super().__init__(application_mapping)
+                self.protocols = sorted(self.application_mapping)
+
+        web, chat = App("http"), App("websocket")
+        router = Listing({"websocket": chat, "http": web})
+        assert router.protocols == ["http", "websocket"]
+        assert router.application_mapping["websocket"] is chat
+        assert await router({"type": "websocket"}, receive, send) == "websocket"
+
+    async def test_url_router_routes_expose_pattern_and_callback(self) -> None:
+        chat = App("chat")
+        inner = URLRouter([path("chat/<str:room>/", chat)])
+        router = URLRouter([path("ws/", inner), re_path(r"^echo/$", App("echo"))])
+        assert [str(route.pattern) for route in router.routes] == ["ws/", "^echo/$"]
+        assert router.routes[0].callback is inner
+        assert inner.routes[0].callback is chat
+        assert router.routes[0].pattern.match("ws/chat/lobby/") == ("chat/lobby/", (), {})
+
+    async def test_subclasses_defining_obvious_private_names_still_route(self) -> None:
+        class Private(URLRouter):
+            _routes = "subclass"
+            _path = "subclass"
+            _pattern = "subclass"
+            _application = "subclass"
+
+            def _match(self) -> str:
+                return "subclass"
+
+            def _route(self) -> str:
+                return "subclass"
+
+        class PrivateProtocols(ProtocolTypeRouter):
+            _application_mapping = "subclass"
+            _applications = "subclass"
+
+            def _application(self) -> str:
+                return "subclass"
+
+        class PrivateChannels(ChannelNameRouter):
+            _application_mapping = "subclass"
+            _channel = "subclass"
+
+        app = App("a")
+        inner = Private([path("a/<int:n>/", app)])
+        router = PrivateProtocols({"http": Private([path("x/", inner)])})
+        assert await router(http("/x/a/1/"), receive, send) == "a"
+        assert app.scope["url_route"]["kwargs"] == {"n": 1}
+        worker = PrivateChannels({"mail": app})
+        assert await worker({"type": "channel", "channel": "mail"}, receive, send) == "a"
+
+
 class TestURLRouterRootPath:
     @pytest.mark.parametrize(
         ("root_path", "request_path"),
@@ -538,7 +627,8 @@ class TestURLRouterRootPath:
         router = URLRouter([path("ws/chat/", App("chat"))])
         with pytest.raises(
             ValueError,
-            match=r"^No route found for path '/ws/chat/': it is outside the root path '/app'$",
+            match=r"^URLRouter cannot route path '/ws/chat/': it does not start with the "
+            r"root path '/app'$",
         ):
             await router(http("/ws/chat/", root_path="/app"), receive, send)
 
@@ -560,8 +650,8 @@ class TestChannelNameRouter:
         router = ChannelNameRouter({"thumbnails": App("t"), "mail": App("m")})
         with pytest.raises(
             ValueError,
-            match=r"^No application configured for channel name 'chat': "
-            r"ChannelNameRouter knows 'thumbnails', 'mail'$",
+            match=r"^ChannelNameRouter has no application for channel 'chat'; "
+            r"it routes 'thumbnails', 'mail'$",
         ):
             await router({"type": "channel", "channel": "chat"}, receive, send)
 
@@ -569,7 +659,8 @@ class TestChannelNameRouter:
         router = ChannelNameRouter({"mail": App("m")})
         with pytest.raises(
             ValueError,
-            match=r"got a scope without a 'channel' key: .*got a scope of type 'http'",
+            match=r"^ChannelNameRouter routes worker messages by scope\['channel'\] .*; "
+            r"got a scope of type 'http' with no 'channel' key$",
         ):
             await router({"type": "http", "path": "/"}, receive, send)
 
@@ -601,14 +692,14 @@ class TestGetDefaultApplication:
             delattr(settings, "ASGI_APPLICATION")
             with pytest.raises(
                 ImproperlyConfigured,
-                match=r"^Cannot find ASGI_APPLICATION setting: set it to the dotted path",
+                match=r"^ASGI_APPLICATION is not set: set it to the dotted path",
             ):
                 get_default_application()
 
     @pytest.mark.parametrize(
         ("value", "match"),
         [
-            pytest.param(None, r"^Cannot find ASGI_APPLICATION setting", id="none"),
+            pytest.param(None, r"^ASGI_APPLICATION is not set", id="none"),
             pytest.param(
                 "application",
                 r"^ASGI_APPLICATION must be the dotted path of an ASGI application, such as "
@@ -619,13 +710,14 @@ class TestGetDefaultApplication:
             pytest.param(".asgi.app", r"got '\.asgi\.app'$", id="leading-dot"),
             pytest.param(
                 "tests.no_such_module.application",
-                r"^Cannot import ASGI_APPLICATION module 'tests\.no_such_module': there is no "
-                r"module 'tests\.no_such_module'",
+                r"^ASGI_APPLICATION names module 'tests\.no_such_module', which does not "
+                r"exist: there is no module 'tests\.no_such_module'",
                 id="missing-module",
             ),
             pytest.param(
                 "tests.test_routing.nothing_here",
-                r"^Cannot find 'nothing_here' in ASGI_APPLICATION module 'tests\.test_routing'",
+                r"^ASGI_APPLICATION module 'tests\.test_routing' has no attribute "
+                r"'nothing_here'",
                 id="missing-attribute",
             ),
             pytest.param(

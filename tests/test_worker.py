@@ -5,7 +5,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,10 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from channels.consumer import AsyncConsumer
-from channels.layers import InMemoryChannelLayer
+from channels.layers import ChannelLayer, InMemoryChannelLayer
+from channels.management.commands import runworker
 from channels.routing import ChannelNameRouter
-from channels.types import Receive, ReceivedMessage, Scope, Send
+from channels.types import ASGIApplication, Event, Receive, ReceivedMessage, Scope, Send
 from channels.worker import Worker
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -118,6 +119,16 @@ class TestConstruction:
         ):
             Worker(Handler(), [], InMemoryChannelLayer())
 
+    def test_takes_upstreams_keywords(self) -> None:
+        layer, app = InMemoryChannelLayer(), Handler()
+        worker = Worker(
+            application=app, channels=("a", "b"), channel_layer=layer, max_applications=5
+        )
+        assert (worker.application, worker.channel_layer) == (app, layer)
+        assert list(worker.channels) == ["a", "b"]
+        assert worker.max_applications == 5
+        assert Worker(app, ["a"], layer).max_applications == 1000
+
 
 class TestConsuming:
     async def test_each_channel_gets_one_instance_with_a_channel_scope(self) -> None:
@@ -180,7 +191,7 @@ class TestConsuming:
         running = asyncio.create_task(Worker(app, ["alpha"], layer).handle(shutdown))
         record = await worker_log.records.get()
         assert record.levelno == logging.ERROR
-        assert record.getMessage() == "Exception inside application for channel 'alpha'"
+        assert record.getMessage() == "the application for channel 'alpha' failed"
         assert record.exc_info is not None
         assert isinstance(record.exc_info[1], ValueError)
         await layer.send("alpha", {"type": "ok"})
@@ -216,11 +227,12 @@ class TestConsuming:
         await running
         assert record.exc_info is not None
         error = record.exc_info[1]
-        assert isinstance(error, RuntimeError)
+        assert isinstance(error, NotImplementedError)
         assert str(error) == (
             "an application run by a worker cannot send events: worker messages have no "
-            "client to answer; send to a channel layer instead; got "
-            "{'type': 'websocket.send', 'text': 'hi'} on channel 'alpha'"
+            "client to answer; send to a channel layer instead, or override "
+            "Worker.application_send; got {'type': 'websocket.send', 'text': 'hi'} on "
+            "channel 'alpha'"
         )
 
 
@@ -251,6 +263,66 @@ class TestStopping:
             await running
         assert layer.closed
         assert app.handled.empty()
+
+
+class TestSubclasses:
+    async def test_a_subclass_defining_obvious_private_names_still_works(self) -> None:
+        class Private(Worker):
+            _instances = "subclass"
+            _tasks = "subclass"
+            _listeners = "subclass"
+            _shutdown = "subclass"
+
+            def _start(self) -> str:
+                return "subclass"
+
+            def _finished(self) -> str:
+                return "subclass"
+
+            def _stop_instances(self) -> str:
+                return "subclass"
+
+        layer, app, shutdown = ObservedLayer(), Handler(), asyncio.Event()
+        await layer.send("alpha", {"type": "a1"})
+        running = asyncio.create_task(Private(app, ["alpha"], layer).handle(shutdown))
+        assert await app.handled.get() == ("alpha", "a1")
+        shutdown.set()
+        await running
+        assert layer.closed
+
+    async def test_a_subclass_may_take_what_applications_send(self) -> None:
+        sent: asyncio.Queue[tuple[Scope, Event]] = asyncio.Queue()
+
+        class Forwarding(Worker):
+            async def application_send(self, scope: Scope, message: Event) -> None:
+                sent.put_nowait((scope, message))
+
+        layer, app, shutdown = ObservedLayer(), Handler(), asyncio.Event()
+        await layer.send("alpha", {"type": "reply"})
+        running = asyncio.create_task(Forwarding(app, ["alpha"], layer).handle(shutdown))
+        assert await sent.get() == (
+            {"type": "channel", "channel": "alpha"},
+            {"type": "websocket.send", "text": "hi"},
+        )
+        assert await app.handled.get() == ("alpha", "reply")
+        shutdown.set()
+        await running
+
+    async def test_a_subclass_may_override_listener(self) -> None:
+        seen: list[str] = []
+
+        class Tracing(Worker):
+            async def listener(self, channel: str) -> None:
+                seen.append(channel)
+                await super().listener(channel)
+
+        layer, app, shutdown = ObservedLayer(), Handler(), asyncio.Event()
+        await layer.send("alpha", {"type": "a1"})
+        running = asyncio.create_task(Tracing(app, ["alpha"], layer).handle(shutdown))
+        assert await app.handled.get() == ("alpha", "a1")
+        shutdown.set()
+        await running
+        assert seen == ["alpha"]
 
 
 class TestRun:
@@ -286,8 +358,31 @@ class TestRunworkerCommand:
 
     def test_a_missing_application_is_reported(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delattr(settings, "ASGI_APPLICATION")
-        with pytest.raises(CommandError, match=r"^Cannot find ASGI_APPLICATION setting"):
+        with pytest.raises(CommandError, match=r"^ASGI_APPLICATION is not set"):
             call_command("runworker", "tasks")
+
+    def test_builds_its_worker_class_by_keyword(self) -> None:
+        built: list[list[str]] = []
+
+        class KeywordsOnly(Worker):
+            def __init__(
+                self,
+                *,
+                application: ASGIApplication,
+                channels: list[str],
+                channel_layer: ChannelLayer | None,
+            ) -> None:
+                super().__init__(application, channels, channel_layer)
+                built.append(channels)
+
+            def run(self, on_ready: Callable[[], object] | None = None) -> None:
+                pass
+
+        class Command(runworker.Command):
+            worker_class: type[Worker] = KeywordsOnly
+
+        call_command(Command(), "tasks", "more", verbosity=0)
+        assert built == [["tasks", "more"]]
 
     async def test_sigterm_stops_a_running_worker_with_exit_code_0(self) -> None:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.worker_settings"}

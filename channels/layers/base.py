@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from channels._abstract import abstractmethod
+from channels._asserted import AssertedTypeError
 from channels.layers.protocols import FullChannelLayer
 from channels.types import ChannelMessage, ReceivedMessage
 
-__all__ = ["BaseChannelLayer", "CapacityPattern"]
+__all__ = ["BaseChannelLayer", "CapacityPattern", "require_message"]
 
 CapacityPattern = str | re.Pattern[str]
 """A ``channel_capacity`` key: a glob such as ``"http.*"`` or a compiled regex."""
@@ -25,6 +26,18 @@ CapacityPattern = str | re.Pattern[str]
 _NAME_CHARS = r"[a-zA-Z0-9\-_.]"
 _CHANNEL_NAME: Final = re.compile(rf"{_NAME_CHARS}+(?:!{_NAME_CHARS}*)?")
 _GROUP_NAME: Final = re.compile(rf"{_NAME_CHARS}+")
+
+
+def require_message(message: object) -> None:
+    """Raise TypeError unless ``message`` is a mapping; every layer here checks with this.
+
+    The error is also an AssertionError, as upstream asserts this.
+    """
+    if message.__class__ is not dict and not isinstance(message, Mapping):
+        raise AssertedTypeError(
+            "message must be a mapping (such as a dict with a 'type' key); "
+            f"got {type(message).__name__}: {message!r}"
+        )
 
 
 # Type checkers see BaseChannelLayer as an implementation of FullChannelLayer;
@@ -123,12 +136,18 @@ class BaseChannelLayer(_LayerBase):
             )
         return True
 
-    def valid_channel_names(self, names: Iterable[str], receive: bool = False) -> None:
-        """Raise TypeError unless ``names`` is a non-empty list of valid channel names."""
+    def valid_channel_names(self, names: Iterable[str], receive: bool = False) -> bool:
+        """Return True if ``names`` is a non-empty list of valid channel names, else raise.
+
+        Raises:
+            TypeError: ``names`` is not a non-empty list (also an AssertionError,
+                as upstream asserts it), or a name is not valid.
+        """
         if not isinstance(names, list) or not names:
-            raise TypeError(f"channel names must be a non-empty list; got {names!r}")
+            raise AssertedTypeError(f"channel names must be a non-empty list; got {names!r}")
         for name in names:
             self.require_valid_channel_name(name, receive=receive)
+        return True
 
     def valid_channel_name(self, name: str, receive: bool = False) -> bool:
         """Deprecated alias of require_valid_channel_name."""

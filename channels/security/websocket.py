@@ -19,30 +19,37 @@ Patterns (matched case-insensitively):
 - ``"[::1]"``: an IPv6 literal, in brackets as in URLs;
 - ``"bücher.example"``: international names, compared in their ASCII
   (IDNA) form, which is what browsers send;
-- ``"null"``: the ``Origin: null`` that sandboxed frames and ``file:`` pages send;
 - ``"*"``: everything, including handshakes without an ``Origin``.
+
+A pattern may end in one ``/`` (``"https://example.com/"``). Any other
+pattern can never match: ``"*.example.com"`` (write ``".example.com"``), a
+path, user info, whitespace, a bad port. Such a pattern is ignored, and a
+warning naming it is logged once, so a typo in ``ALLOWED_HOSTS`` does not
+stop the application.
 
 Only a well-formed origin, ``scheme://host[:port]`` in ASCII, can match a
 host pattern: user info (``http://example.com@evil.org``), a path, a query,
 whitespace or more than one ``Origin`` header make it malformed, and a
-missing, malformed or ``null`` origin is refused unless ``"*"`` (or, for
-``null``, ``"null"``) is allowed. One trailing dot is dropped from hosts
-before comparing, as Django does for ``Host``: ``example.com.`` names the same
-host as ``example.com``, and dropping it can only make a name equal to an
-allowed one when it is that name.
+missing, malformed or ``null`` origin is refused unless ``"*"`` is allowed.
+One trailing dot is dropped from hosts before comparing, as Django does for
+``Host``: ``example.com.`` names the same host as ``example.com``, and
+dropping it can only make a name equal to an allowed one when it is that name.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import ParseResult, urlparse, urlsplit
 
 from django.conf import settings
 
+# Upstream's module loads the generic websocket consumers; code relies on that.
+import channels.generic.websocket  # noqa: F401  # pyright: ignore[reportUnusedImport]
 from channels.types import ASGIApplication, Receive, Scope, Send
 
 __all__ = ["AllowedHostsOriginValidator", "OriginValidator", "WebsocketDenier"]
@@ -149,9 +156,9 @@ def _parse_origin(value: str) -> _Origin:
 
 
 def _parse_pattern(pattern: str) -> _Pattern:
-    """Parse one allowed-origin pattern for hosts (not ``*`` or ``null``)."""
+    """Parse one allowed-origin pattern for hosts (not ``*``)."""
     scheme: str | None = None
-    rest = pattern.strip().lower()
+    rest = pattern.lower().removesuffix("/")
     if "://" in rest:
         scheme, rest = rest.split("://", 1)
         if not _SCHEME.fullmatch(scheme):
@@ -159,6 +166,8 @@ def _parse_pattern(pattern: str) -> _Pattern:
     subdomains = rest.startswith(".")
     if subdomains:
         rest = rest[1:]
+    if rest.startswith("*."):
+        raise _Malformed("'*.' is no wildcard here: a leading dot allows a domain's subdomains")
     if not rest or any(char in rest for char in "/?#"):
         raise _Malformed("expected [scheme://][.]host[:port]")
     host, port = _parse_netloc(rest)
@@ -167,12 +176,68 @@ def _parse_pattern(pattern: str) -> _Pattern:
     return _Pattern(scheme, host, port, subdomains)
 
 
+_logger = logging.getLogger(__name__)
+
+#: Patterns already reported as unusable: each is logged once per process.
+_reported: set[str] = set()
+
+
+def _unusable(pattern: str, reason: str) -> None:
+    """Log, once per process, that ``pattern`` can never match and is ignored."""
+    if pattern in _reported:
+        return
+    _reported.add(pattern)
+    _logger.warning(
+        "the allowed origin pattern %r can never match, so it is ignored (%s); "
+        "supported forms: '*' (every origin), 'example.com', '.example.com' (the "
+        "domain and its subdomains), 'example.com:8000', 'https://example.com[:port]', "
+        "'[::1]'",
+        pattern,
+        reason,
+    )
+
+
+class _ReceivedOrigin(ParseResult):
+    """``urlparse``'s reading of the ``Origin`` header, with our strict reading of its text.
+
+    Subclasses of OriginValidator read the parts; matching uses ``strict``,
+    parsed from the header itself, which ``urlparse`` may have tidied (it
+    drops tabs and leading spaces). ``strict`` is None for a malformed origin.
+    """
+
+    strict: _Origin | None
+
+
+def _received_origin(values: list[bytes]) -> _ReceivedOrigin | None:
+    """Parse the ``Origin`` header values of a handshake; None if ``urlparse`` cannot."""
+    # Several Origin headers join into one malformed value, so they are refused.
+    text = b", ".join(values).decode("latin-1")
+    try:
+        received = _ReceivedOrigin(*urlparse(text))
+    except ValueError:  # an unbalanced IPv6 bracket
+        return None
+    received.strict = _strict_origin(text)
+    return received
+
+
+def _strict_origin(text: str) -> _Origin | None:
+    """The origin ``text`` names, or None if it is not a well-formed origin."""
+    try:
+        return _parse_origin(text)
+    except _Malformed:
+        return None
+
+
 class OriginValidator:
     """Pass websocket handshakes whose ``Origin`` is allowed; deny the others.
 
-    ``allowed_origins`` is a list of patterns (see the module docstring);
-    a pattern that does not parse raises ValueError here, not on the first
-    handshake. Scopes other than websockets pass through untouched.
+    ``allowed_origins`` is a list of patterns (see the module docstring). A
+    pattern that can never match is ignored, with a warning logged once.
+    The checks are upstream's methods, which subclasses may override:
+    ``valid_origin(parsed_origin)`` decides, given ``urlparse``'s reading of
+    the header (None when there is none); it allows a missing origin only
+    under ``"*"`` and asks ``validate_origin``, which asks
+    ``match_allowed_origin`` for each pattern.
     """
 
     def __init__(self, application: ASGIApplication, allowed_origins: Iterable[str]) -> None:
@@ -182,53 +247,91 @@ class OriginValidator:
                 f"got the single string {allowed_origins!r}"
             )
         self.application = application
-        self.allowed_origins: list[str] = list(allowed_origins)
-        self._allow_all = False
-        self._allow_null = False
-        self._patterns: list[_Pattern] = []
+        # A list given is kept, as upstream keeps it (changes to it take effect).
+        self.allowed_origins: list[str] = (
+            allowed_origins if isinstance(allowed_origins, list) else list(allowed_origins)
+        )
+        self.__patterns: dict[str, _Pattern | None] = {}
         for pattern in self.allowed_origins:
-            if not isinstance(pattern, str):  # pyright: ignore[reportUnnecessaryIsInstance] - untyped callers
-                raise TypeError(f"allowed origin patterns must be strings; got {pattern!r}")
-            if pattern.strip() == "*":
-                self._allow_all = True
-            elif pattern.strip().lower() == "null":
-                self._allow_null = True
-            else:
-                try:
-                    self._patterns.append(_parse_pattern(pattern))
-                except _Malformed as exc:
-                    raise ValueError(
-                        "an allowed origin must be '*', 'null' or [scheme://][.]host[:port] "
-                        f"({exc}); got {pattern!r}"
-                    ) from None
+            self.__compiled(pattern)
+
+    def __compiled(self, pattern: str) -> _Pattern | None:
+        """The parsed form of a host pattern, or None (and a warning) if it cannot match."""
+        try:
+            return self.__patterns[pattern]
+        except KeyError:
+            pass
+        if not isinstance(pattern, str):  # pyright: ignore[reportUnnecessaryIsInstance] - untyped callers
+            raise TypeError(f"allowed origin patterns must be strings; got {pattern!r}")
+        compiled: _Pattern | None = None
+        if pattern != "*":
+            try:
+                compiled = _parse_pattern(pattern)
+            except _Malformed as exc:
+                _unusable(pattern, str(exc))
+        self.__patterns[pattern] = compiled
+        return compiled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         """Run the application if the handshake's origin is allowed, else deny it.
 
         Returns what the application returns (``Any``: ASGI ignores it).
+
+        Raises:
+            ValueError: for a scope that is not a websocket's.
         """
         if scope["type"] != "websocket":
-            return await self.application(scope, receive, send)
+            raise ValueError(
+                "OriginValidator checks websocket handshakes only; route other protocols "
+                f"around it; got a {scope['type']!r} scope"
+            )
         values = [value for name, value in scope.get("headers", ()) if name == b"origin"]
-        # Several Origin headers join into one malformed value, so they are refused.
-        origin = b", ".join(values).decode("latin-1") if values else None
-        if self.valid_origin(origin):
+        if values:
+            parsed_origin = _received_origin(values)
+            allowed = parsed_origin is not None and self.valid_origin(parsed_origin)
+        else:
+            allowed = self.valid_origin(None)
+        if allowed:
             return await self.application(scope, receive, send)
         return await WebsocketDenier()(scope, receive, send)
 
-    def valid_origin(self, origin: str | None) -> bool:
-        """Whether the ``Origin`` header value (None when absent) is allowed."""
-        if self._allow_all:
-            return True
-        if origin is None:
+    def valid_origin(self, parsed_origin: ParseResult | None) -> bool:
+        """Whether the origin (``urlparse``'s reading; None when absent) is allowed."""
+        if parsed_origin is None and "*" not in self.allowed_origins:
             return False
-        if origin.lower() == "null":
-            return self._allow_null
-        try:
-            parsed = _parse_origin(origin)
-        except _Malformed:
+        return self.validate_origin(parsed_origin)
+
+    def validate_origin(self, parsed_origin: ParseResult | None) -> bool:
+        """Whether any allowed pattern matches the origin; ``"*"`` matches everything."""
+        return any(
+            pattern == "*" or self.match_allowed_origin(parsed_origin, pattern)
+            for pattern in self.allowed_origins
+        )
+
+    def match_allowed_origin(self, parsed_origin: ParseResult | None, pattern: str) -> bool:
+        """Whether the host pattern ``pattern`` matches the origin.
+
+        Only a well-formed ``scheme://host[:port]`` origin can match.
+        """
+        if parsed_origin is None:
             return False
-        return any(pattern.matches(parsed) for pattern in self._patterns)
+        compiled = self.__compiled(pattern)
+        if compiled is None:
+            return False
+        if isinstance(parsed_origin, _ReceivedOrigin):
+            origin = parsed_origin.strict
+        else:  # made by the caller, with urlparse
+            origin = _strict_origin(parsed_origin.geturl())
+        return origin is not None and compiled.matches(origin)
+
+    def get_origin_port(self, origin: ParseResult) -> int | None:
+        """The origin's port: the explicit one, else its scheme's default, else None.
+
+        Raises:
+            ValueError: for a port that is not a number from 0 to 65535.
+        """
+        port = origin.port
+        return port if port is not None else _DEFAULT_PORTS.get(origin.scheme.lower())
 
 
 def AllowedHostsOriginValidator(application: ASGIApplication) -> OriginValidator:

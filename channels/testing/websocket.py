@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from channels._asserted import AssertedTypeError
 from channels.testing._scope import base_scope, checked_headers, describe
 from channels.testing.application import ApplicationCommunicator, receive_expected
 from channels.types import ASGIApplication, HeaderPair, Headers
@@ -71,17 +72,22 @@ class WebsocketCommunicator(ApplicationCommunicator):
         raise AssertionError(f"expected websocket.accept or websocket.close, got {describe(event)}")
 
     async def send_to(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Send the application one frame: text or bytes, exactly one of them."""
+        """Send the application one frame: text or bytes, exactly one of them.
+
+        Raises:
+            TypeError: not exactly one is given, or it has the wrong type (also
+                an AssertionError, as upstream asserts these).
+        """
         if text_data is not None and bytes_data is None:
             if not isinstance(text_data, str):  # pyright: ignore[reportUnnecessaryIsInstance] - untyped callers
-                raise TypeError(f"text_data must be a str; got {text_data!r}")
+                raise AssertedTypeError(f"text_data must be a str; got {text_data!r}")
             await self.send_input({"type": "websocket.receive", "text": text_data})
         elif bytes_data is not None and text_data is None:
             if not isinstance(bytes_data, bytes):  # pyright: ignore[reportUnnecessaryIsInstance] - untyped callers
-                raise TypeError(f"bytes_data must be bytes; got {bytes_data!r}")
+                raise AssertedTypeError(f"bytes_data must be bytes; got {bytes_data!r}")
             await self.send_input({"type": "websocket.receive", "bytes": bytes_data})
         else:
-            raise TypeError(
+            raise AssertedTypeError(
                 "send_to() takes exactly one of text_data (a str) and bytes_data (bytes); "
                 f"got text_data={text_data!r}, bytes_data={bytes_data!r}"
             )

@@ -30,7 +30,41 @@ for _module in sorted(_COMPAT.glob("scenarios_*.py")):
 
 #: Scenario -> words from the README's "Differences from Django Channels" entry
 #: that explains why the observations differ.
-DIFFERENCES: dict[str, str] = {}
+DIFFERENCES: dict[str, str] = {
+    "routing.router_refuses_consumer_class_when_built": "Routers check their applications when",
+    "routing.get_default_application_not_an_application": "names something that is not an ASGI",
+    "routing.get_default_application_broken_module": "raised inside the named module",
+    "db.database_sync_to_async_is_a_function": "`database_sync_to_async` is a function",
+    "consumer.as_asgi_keywords_init_cannot_take": "refuses a keyword that its consumer's",
+    "generic.channel_layer_attribute": "`self.channel_layer` is a property",
+    "generic.http_consumer_str_and_malformed_headers": "encodes headers given as str",
+    "generic.websocket_disconnect_without_code": "a `websocket.disconnect` without a code",
+    "auth.get_user_with_secret_key_fallbacks": "`SECRET_KEY_FALLBACKS` and then storing",
+    "auth.login_anonymous_user_in_scope": "`login()` with an `AnonymousUser`",
+    "auth.login_same_user_again": "`login()` always rotates the session key",
+    "security.origin_denial_with_http_response_extension": "answers with an HTTP 403",
+    "security.origin_header_unparsable": "Only a well-formed `Origin` can match",
+    "security.origin_malformed_headers": "Only a well-formed `Origin` can match",
+    "security.origin_several_headers": "Only a well-formed `Origin` can match",
+    "security.origin_pattern_international": "international names match",
+    "security.origin_patterns_given_as_one_string": "as one string raises `TypeError`",
+    "security.origin_patterns_read_loosely_upstream": "logs a warning once, where upstream read",
+    "security.origin_patterns_upstream_fails_on": "logs a warning once, where upstream read",
+    "security.origin_port_without_scheme": "allows that port only",
+    "sessions.cookie_parsing_several_headers": "Several `Cookie` headers",
+    "sessions.session_emptied": "A session left empty is never",
+    "sessions.session_not_saved_on_other_server_errors": "not saved on any 5xx response",
+    "sessions.session_on_websocket_accept": "also saved when a websocket is accepted",
+    "sessions.session_wrapper_save_types": "also saved when a websocket is accepted",
+    "sessions.set_cookie_aware_datetime": "accepts an aware `datetime`",
+    "layers.base_non_ascii_and_newline_names": "checked over the whole name",
+    "layers.base_get_capacity_with_channel_capacity": "`channel_capacity` works on",
+    "layers.in_memory_channel_capacity": "`channel_capacity` works on",
+    "layers.in_memory_message_any_mapping": "any mapping is accepted",
+    "layers.in_memory_send_drops_expired_messages": "on every call",
+    "layers.in_memory_empty_group_after_expiry": "a group whose last membership lapsed",
+    "layers.redis_pubsub_new_channel_name": "`RedisPubSubChannelLayer.new_channel(prefix)`",
+}
 
 
 def _run_all(python: Path | str, output: Path) -> subprocess.Popen[bytes]:

@@ -93,8 +93,7 @@ class ChatClient:
 
     async def frame(self) -> dict[str, Any]:
         """Return the next frame, decoded."""
-        async with asyncio.timeout(RECEIVE_TIMEOUT):
-            data = await self.connection.recv()
+        data = await asyncio.wait_for(self.connection.recv(), RECEIVE_TIMEOUT)
         frame: object = json.loads(data)
         if not isinstance(frame, dict):
             raise AssertionError(f"frames should be JSON objects; got {data!r}")

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import re
 import threading
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,12 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def _internal(layer: InMemoryChannelLayer, name: str) -> Any:
+    """Read the layer's private (name-mangled) state ``name``."""
+    # Any: the state's type is the layer's business; the tests only size it.
+    return vars(layer)[f"_InMemoryChannelLayer__{name}"]
 
 
 @pytest.fixture
@@ -151,10 +158,14 @@ class TestCapacity:
         with pytest.raises(ChannelFull):
             await layer.send("tiny.a", {"type": "m"})
 
-    async def test_zero_capacity(self, clock: Clock) -> None:
-        layer = InMemoryChannelLayer(capacity=0, clock=clock)
-        with pytest.raises(ChannelFull, match="holds 0 messages"):
-            await layer.send("c", {"type": "m"})
+    @pytest.mark.parametrize("capacity", [0, -1])
+    async def test_capacity_zero_or_less_is_no_limit(self, clock: Clock, capacity: int) -> None:
+        # asyncio.Queue's rule for maxsize, which upstream's queues follow.
+        layer = InMemoryChannelLayer(capacity=capacity, clock=clock)
+        for n in range(500):
+            await layer.send("c", {"type": "m", "n": n})
+        assert layer.channels["c"].qsize() == 500
+        assert not layer.channels["c"].full()
 
     async def test_group_send_skips_full_member_and_logs(
         self, layer: InMemoryChannelLayer, caplog: pytest.LogCaptureFixture
@@ -240,8 +251,8 @@ class TestExpiry:
             await layer.receive("c")
             await layer.group_add("g", "c")
         # The bound is internal; no public behaviour shows it.
-        assert len(layer._message_deadlines) <= 65  # pyright: ignore[reportPrivateUsage]
-        assert len(layer._membership_deadlines) <= 67  # pyright: ignore[reportPrivateUsage]
+        assert len(_internal(layer, "message_deadlines")) <= 65
+        assert len(_internal(layer, "membership_queue")) <= 67
 
 
 class TestStateIsReleased:
@@ -251,15 +262,15 @@ class TestStateIsReleased:
         for n in range(100):
             await layer.send(f"once{n}", {"type": "m"})
             await layer.receive(f"once{n}")
-        assert layer._channels == {}  # pyright: ignore[reportPrivateUsage]
+        assert _internal(layer, "channels") == {}
 
     async def test_member_state_kept_until_it_leaves(self, layer: InMemoryChannelLayer) -> None:
         await layer.group_add("g", "member")
         await layer.group_send("g", {"type": "m"})
         await layer.receive("member")
-        assert "member" in layer._channels  # pyright: ignore[reportPrivateUsage]
+        assert "member" in _internal(layer, "channels")
         await layer.group_discard("g", "member")
-        assert layer._channels == {}  # pyright: ignore[reportPrivateUsage]
+        assert _internal(layer, "channels") == {}
 
     async def test_member_state_released_when_membership_expires(
         self, layer: InMemoryChannelLayer, clock: Clock
@@ -269,7 +280,7 @@ class TestStateIsReleased:
         await layer.receive("member")
         clock.now += 86400
         await layer.send("other", {"type": "m"})
-        assert list(layer._channels) == ["other"]  # pyright: ignore[reportPrivateUsage]
+        assert list(_internal(layer, "channels")) == ["other"]
 
 
 class TestGroups:
@@ -405,3 +416,254 @@ class TestConcurrency:
         await shared.send("c", {"type": "cross-loop"})
         await asyncio.to_thread(thread.join, 10)
         assert result == [{"type": "cross-loop"}]
+
+
+class TestGroupsView:
+    async def test_membership_tests_and_counts(self, layer: InMemoryChannelLayer) -> None:
+        assert "room" not in layer.groups
+        assert layer.groups == {}
+        await layer.group_add("room", "a")
+        await layer.group_add("room", "b")
+        await layer.group_add("other", "a")
+        assert "room" in layer.groups
+        assert len(layer.groups["room"]) == 2
+        assert set(layer.groups["room"]) == {"a", "b"}
+        assert "a" in layer.groups["room"]
+        assert sorted(layer.groups) == ["other", "room"]
+        assert len(layer.groups.get("nobody", {})) == 0
+
+    async def test_values_are_the_time_of_the_latest_group_add(
+        self, layer: InMemoryChannelLayer, clock: Clock
+    ) -> None:
+        await layer.group_add("room", "a")
+        clock.now += 10
+        await layer.group_add("room", "b")
+        assert layer.groups == {"room": {"a": 1000.0, "b": 1010.0}}
+        clock.now += 5
+        await layer.group_add("room", "a")
+        assert layer.groups["room"]["a"] == 1015.0
+
+    async def test_the_view_is_live_and_shows_only_live_members(
+        self, layer: InMemoryChannelLayer, clock: Clock
+    ) -> None:
+        groups = layer.groups
+        members = groups.get("room", {})
+        await layer.group_add("room", "a")
+        assert "room" in groups
+        room = groups["room"]
+        assert dict(room) == {"a": 1000.0}
+        await layer.group_discard("room", "a")
+        assert "room" not in groups
+        assert len(room) == 0
+        assert members == {}
+        with pytest.raises(KeyError):
+            groups["room"]
+        await layer.group_add("room", "b")
+        clock.now += 3600
+        assert "room" not in layer.groups  # reading the view expired the membership
+
+    async def test_it_is_read_only(self, layer: InMemoryChannelLayer) -> None:
+        await layer.group_add("room", "a")
+        with pytest.raises(TypeError):
+            layer.groups["room"] = {}  # type: ignore[index]  # the mutation under test
+        with pytest.raises(TypeError):
+            layer.groups["room"]["b"] = 1.0  # type: ignore[index]  # the mutation under test
+        with pytest.raises(AttributeError):
+            layer.groups = {}  # type: ignore[misc]  # the mutation under test
+
+    async def test_iterating_while_the_layer_changes(self, layer: InMemoryChannelLayer) -> None:
+        for n in range(5):
+            await layer.group_add(f"g{n}", "c")
+        for group in layer.groups:
+            for channel in layer.groups[group]:
+                await layer.group_discard(group, channel)
+        assert layer.groups == {}
+
+    async def test_repr_looks_like_the_dict(self, layer: InMemoryChannelLayer) -> None:
+        await layer.group_add("room", "a")
+        assert repr(layer.groups) == "{'room': {'a': 1000.0}}"
+
+
+class TestChannelsView:
+    async def test_channels_holding_messages(self, layer: InMemoryChannelLayer) -> None:
+        assert list(layer.channels) == []
+        await layer.send("a", {"type": "m"})
+        await layer.send("a", {"type": "m"})
+        await layer.send("b", {"type": "m"})
+        assert sorted(layer.channels) == ["a", "b"]
+        assert len(layer.channels) == 2
+        assert "a" in layer.channels
+        queue = layer.channels["a"]
+        assert (queue.qsize(), queue.empty(), queue.full(), queue.maxsize) == (2, False, False, 3)
+        await layer.send("a", {"type": "m"})
+        assert queue.full()
+        assert repr(queue) == "<ChannelQueue qsize=3 maxsize=3>"
+        for _ in range(3):
+            await layer.receive("a")
+        assert "a" not in layer.channels
+        assert queue.empty()
+
+    async def test_a_waiting_receiver_puts_its_channel_in(
+        self, layer: InMemoryChannelLayer
+    ) -> None:
+        receiving = asyncio.create_task(layer.receive("waiting"))
+        await asyncio.sleep(0)
+        assert list(layer.channels) == ["waiting"]
+        assert layer.channels["waiting"].empty()
+        receiving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await receiving
+        assert list(layer.channels) == []
+
+    async def test_an_idle_group_member_is_not_in(self, layer: InMemoryChannelLayer) -> None:
+        await layer.group_add("g", "member")
+        await layer.group_send("g", {"type": "m"})
+        assert list(layer.channels) == ["member"]
+        await layer.receive("member")
+        assert "member" not in layer.channels
+        assert len(layer.channels) == 0
+        with pytest.raises(KeyError):
+            layer.channels["member"]
+
+    async def test_expired_messages_leave_when_read(
+        self, layer: InMemoryChannelLayer, clock: Clock
+    ) -> None:
+        await layer.send("c", {"type": "m"})
+        clock.now += 60
+        assert layer.channels == {}
+
+    async def test_it_is_read_only(self, layer: InMemoryChannelLayer) -> None:
+        await layer.send("c", {"type": "m"})
+        with pytest.raises(TypeError):
+            layer.channels["c"] = layer.channels["c"]  # type: ignore[index]  # the mutation under test
+        with pytest.raises(AttributeError):
+            layer.channels = {}  # type: ignore[misc]  # the mutation under test
+
+
+class TestUpstreamHooks:
+    async def test_clean_expired_drops_what_has_expired(
+        self, layer: InMemoryChannelLayer, clock: Clock
+    ) -> None:
+        await layer.group_add("g", "dead")
+        await layer.group_add("other", "lapsed")
+        await layer.send("dead", {"type": "unread"})
+        clock.now += 60
+        layer._clean_expired()  # pyright: ignore[reportPrivateUsage]
+        # Read the private state: the views expire on their own.
+        assert _internal(layer, "groups") == {"other": {"lapsed": (1000.0, "other", "lapsed")}}
+        assert _internal(layer, "channels") == {}
+        clock.now += 3600
+        layer._clean_expired()  # pyright: ignore[reportPrivateUsage]
+        assert _internal(layer, "groups") == {}
+
+    async def test_remove_from_groups(self, layer: InMemoryChannelLayer) -> None:
+        for group in ("a", "b", "c"):
+            await layer.group_add(group, "leaving")
+        await layer.group_add("a", "staying")
+        layer._remove_from_groups("leaving")  # pyright: ignore[reportPrivateUsage]
+        layer._remove_from_groups("never-joined")  # pyright: ignore[reportPrivateUsage]
+        assert {group: set(members) for group, members in layer.groups.items()} == {
+            "a": {"staying"}
+        }
+        await layer.group_add("b", "leaving")
+        assert set(layer.groups["b"]) == {"leaving"}
+
+    async def test_receive_and_group_send_call_clean_expired(
+        self, layer: InMemoryChannelLayer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls: list[str] = []
+        original = InMemoryChannelLayer._clean_expired  # pyright: ignore[reportPrivateUsage]
+
+        def counting(self: InMemoryChannelLayer) -> None:
+            calls.append("clean")
+            original(self)
+
+        monkeypatch.setattr(InMemoryChannelLayer, "_clean_expired", counting)
+        await layer.group_add("g", "c")
+        await layer.group_send("g", {"type": "m"})
+        await layer.receive("c")
+        assert calls == ["clean", "clean"]
+
+    async def test_expiry_calls_remove_from_groups(
+        self, layer: InMemoryChannelLayer, clock: Clock
+    ) -> None:
+        removed: list[str] = []
+
+        class Recording(InMemoryChannelLayer):
+            def _remove_from_groups(self, channel: str) -> None:
+                removed.append(channel)
+                super()._remove_from_groups(channel)
+
+        recording = Recording(expiry=60, clock=clock)
+        await recording.group_add("g", "dead")
+        await recording.send("dead", {"type": "unread"})
+        clock.now += 61
+        await recording.group_send("g", {"type": "m"})
+        assert removed == ["dead"]
+        assert "g" not in recording.groups
+
+    async def test_a_throttled_clean_expired_delays_expiry_on_receive(self, clock: Clock) -> None:
+        class Throttled(InMemoryChannelLayer):
+            def _clean_expired(self) -> None:
+                """A subclass that cleans only when asked to."""
+
+        layer = Throttled(expiry=60, clock=clock)
+        await layer.send("c", {"type": "m"})
+        clock.now += 61
+        assert await layer.receive("c") == {"type": "m"}
+
+
+class TestSubclassPrivateNames:
+    """A subclass's own ``_name`` attributes and methods cannot break the layer."""
+
+    async def test_common_private_names(self, clock: Clock) -> None:
+        class Mine(InMemoryChannelLayer):
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(**kwargs)
+                self._groups: dict[str, int] = {"mine": 1}
+                self._channels = ["mine"]
+                self._clock = "mine"
+                self._memberships = None
+                self._sequence = "mine"
+
+            def own_state(self) -> tuple[dict[str, int], list[str]]:
+                return self._groups, self._channels
+
+            def _expire(self, now: float) -> None:
+                raise AssertionError("the layer called the subclass's _expire")
+
+            def _reset(self) -> None:
+                raise AssertionError("the layer called the subclass's _reset")
+
+            def _put(self, *args: object) -> None:
+                raise AssertionError("the layer called the subclass's _put")
+
+            def _leave(self, *args: object) -> None:
+                raise AssertionError("the layer called the subclass's _leave")
+
+            def _wake(self, *args: object) -> None:
+                raise AssertionError("the layer called the subclass's _wake")
+
+        layer = Mine(expiry=60, clock=clock)
+        await layer.group_add("g", "a")
+        waiting = asyncio.create_task(layer.receive("a"))
+        await asyncio.sleep(0)
+        await layer.group_send("g", {"type": "m"})
+        assert await waiting == {"type": "m"}
+        await layer.send("b", {"type": "direct"})
+        clock.now += 61
+        await layer.group_discard("g", "a")
+        await layer.flush()
+        assert layer.own_state() == ({"mine": 1}, ["mine"])
+        assert layer.groups == {}
+
+
+class TestGroupExpirySetting:
+    async def test_changing_group_expiry_applies_to_existing_memberships(
+        self, layer: InMemoryChannelLayer, clock: Clock
+    ) -> None:
+        await layer.group_add("g", "c")
+        clock.now += 100
+        layer.group_expiry = 50
+        await layer.group_send("g", {"type": "nobody"})
+        assert "g" not in layer.groups

@@ -104,12 +104,15 @@ class TestBadSettings:
         with pytest.raises(InvalidChannelLayerError, match="BACKEND must be a dotted path"):
             _make({"BACKEND": backend})
 
-    def test_backend_not_a_layer(self) -> None:
-        with pytest.raises(InvalidChannelLayerError, match="is not a channel layer"):
-            _make({"BACKEND": "collections.OrderedDict"})
+    def test_backend_not_callable(self) -> None:
+        with pytest.raises(
+            InvalidChannelLayerError, match=re.escape("module 'channels' has no class 'layers'")
+        ):
+            _make({"BACKEND": "channels.layers"})
 
     def test_config_not_a_mapping(self) -> None:
-        with pytest.raises(InvalidChannelLayerError, match="CONFIG must be a dict"):
+        # A TypeError, as upstream's ``backend(**config)`` raises.
+        with pytest.raises(TypeError, match=r"CONFIG must be a dict .*; got \['capacity', 3\]"):
             _make({"BACKEND": IN_MEMORY, "CONFIG": ["capacity", 3]})
 
     def test_missing_test_config(self) -> None:
@@ -119,13 +122,59 @@ class TestBadSettings:
         ):
             channel_layers.make_test_backend("default")
 
-    def test_import_error_inside_the_backend_propagates(
+    def test_import_error_inside_the_backend_module(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         (tmp_path / "broken_layer_backend.py").write_text(
             "import a_dependency_that_is_not_installed\n"
         )
         monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
-        with pytest.raises(ModuleNotFoundError) as info:
+        with pytest.raises(InvalidChannelLayerError) as info:
             _make({"BACKEND": "broken_layer_backend.Layer"})
-        assert info.value.name == "a_dependency_that_is_not_installed"
+        info.match(
+            re.escape(
+                "cannot import BACKEND 'broken_layer_backend.Layer' for CHANNEL_LAYERS['default']: "
+                "importing module 'broken_layer_backend' raised ModuleNotFoundError: "
+                "No module named 'a_dependency_that_is_not_installed'"
+            )
+        )
+        cause = info.value.__cause__
+        assert isinstance(cause, ModuleNotFoundError)
+        assert cause.name == "a_dependency_that_is_not_installed"
+
+
+class _SendOnly:
+    """A test double with only what the code under test calls, as apps write them."""
+
+    def __init__(self, **config: object) -> None:
+        self.config = config
+
+    async def group_send(self, group: str, message: dict[str, object]) -> None:
+        """Record nothing: the test only builds the layer."""
+
+
+def make_send_only(**config: object) -> _SendOnly:
+    """A BACKEND that is a factory function, not a class."""
+    return _SendOnly(factory=True, **config)
+
+
+class TestWhatBackendBuilds:
+    """As upstream, whatever BACKEND builds from CONFIG is the layer."""
+
+    def test_a_partial_test_double(self) -> None:
+        with override_settings(
+            CHANNEL_LAYERS={
+                "default": {"BACKEND": f"{__name__}._SendOnly", "CONFIG": {"capacity": 1}}
+            }
+        ):
+            layer: object = get_channel_layer()
+            assert isinstance(layer, _SendOnly)
+            assert layer.config == {"capacity": 1}
+
+    def test_a_factory_function(self) -> None:
+        with override_settings(
+            CHANNEL_LAYERS={"default": {"BACKEND": f"{__name__}.make_send_only"}}
+        ):
+            layer: object = get_channel_layer()
+            assert isinstance(layer, _SendOnly)
+            assert layer.config == {"factory": True}

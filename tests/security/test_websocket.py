@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import logging
+from typing import Any
+from urllib.parse import ParseResult, urlparse
+
 import pytest
 from django.test import override_settings
 
@@ -8,23 +12,20 @@ from channels.security.websocket import (
     OriginValidator,
     WebsocketDenier,
 )
-from channels.testing import HttpCommunicator, WebsocketCommunicator
+from channels.testing import WebsocketCommunicator
 from channels.types import Event, Receive, ReceivedEvent, Scope, Send
+
+LOGGER = "channels.security.websocket"
 
 
 class Recorder:
-    """A websocket/HTTP application that accepts everything and records its scopes."""
+    """A websocket application that accepts everything and records its scopes."""
 
     def __init__(self) -> None:
         self.scopes: list[Scope] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scopes.append(scope)
-        if scope["type"] == "http":
-            await receive()
-            await send({"type": "http.response.start", "status": 200})
-            await send({"type": "http.response.body", "body": b"ok"})
-            return
         event = await receive()
         assert event["type"] == "websocket.connect"
         await send({"type": "websocket.accept"})
@@ -40,8 +41,45 @@ async def never_send(event: Event) -> None:
     raise AssertionError(f"send() is not called; got {event!r}")
 
 
-def allows(patterns: list[str], origin: str | None) -> bool:
-    return OriginValidator(Recorder(), patterns).valid_origin(origin)
+async def handshake(validator: OriginValidator, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Run one handshake through ``validator``; whether it reached the application."""
+    reached: list[Scope] = []
+    incoming: list[ReceivedEvent] = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
+    sent: list[Event] = []
+
+    async def application(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope)
+
+    async def receive() -> ReceivedEvent:
+        return incoming.pop(0)
+
+    async def send(event: Event) -> None:
+        sent.append(event)
+
+    validator.application = application
+    await validator({"type": "websocket", "headers": headers}, receive, send)
+    if not reached:
+        assert sent == [{"type": "websocket.close"}]
+    return bool(reached)
+
+
+async def allows(patterns: list[str], origin: str | None) -> bool:
+    """Whether a handshake with this ``Origin`` header (None: none) is let through."""
+    headers = [] if origin is None else [(b"origin", origin.encode("latin-1"))]
+    return await handshake(OriginValidator(Recorder(), patterns), headers)
+
+
+def warnings_about(caplog: pytest.LogCaptureFixture, pattern: str) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == LOGGER
+        and record.levelno == logging.WARNING
+        and repr(pattern) in record.getMessage()
+    ]
 
 
 class TestHostPatterns:
@@ -79,8 +117,8 @@ class TestHostPatterns:
             pytest.param(None, False, id="missing"),
         ],
     )
-    def test_exact_host(self, origin: str | None, allowed: bool) -> None:
-        assert allows(["example.com"], origin) is allowed
+    async def test_exact_host(self, origin: str | None, allowed: bool) -> None:
+        assert await allows(["example.com"], origin) is allowed
 
     @pytest.mark.parametrize(
         ("origin", "allowed"),
@@ -93,8 +131,8 @@ class TestHostPatterns:
             pytest.param("http://sub.example.com@evil.org", False, id="userinfo-trick"),
         ],
     )
-    def test_leading_dot_allows_subdomains(self, origin: str, allowed: bool) -> None:
-        assert allows([".example.com"], origin) is allowed
+    async def test_leading_dot_allows_subdomains(self, origin: str, allowed: bool) -> None:
+        assert await allows([".example.com"], origin) is allowed
 
     @pytest.mark.parametrize(
         ("pattern", "origin", "allowed"),
@@ -117,8 +155,8 @@ class TestHostPatterns:
             pytest.param("app://local", "app://local:1", False, id="custom-scheme-port"),
         ],
     )
-    def test_scheme_and_port(self, pattern: str, origin: str, allowed: bool) -> None:
-        assert allows([pattern], origin) is allowed
+    async def test_scheme_and_port(self, pattern: str, origin: str, allowed: bool) -> None:
+        assert await allows([pattern], origin) is allowed
 
     @pytest.mark.parametrize(
         ("pattern", "origin", "allowed"),
@@ -136,8 +174,8 @@ class TestHostPatterns:
             pytest.param("127.0.0.1", "http://127.0.0.1:8000", True, id="ipv4"),
         ],
     )
-    def test_ip_literals(self, pattern: str, origin: str, allowed: bool) -> None:
-        assert allows([pattern], origin) is allowed
+    async def test_ip_literals(self, pattern: str, origin: str, allowed: bool) -> None:
+        assert await allows([pattern], origin) is allowed
 
     @pytest.mark.parametrize(
         ("pattern", "origin", "allowed"),
@@ -150,32 +188,20 @@ class TestHostPatterns:
             pytest.param("bucher.example", "http://xn--bcher-kva.example", False, id="lookalike"),
         ],
     )
-    def test_international_names(self, pattern: str, origin: str, allowed: bool) -> None:
-        assert allows([pattern], origin) is allowed
+    async def test_international_names(self, pattern: str, origin: str, allowed: bool) -> None:
+        assert await allows([pattern], origin) is allowed
 
-    def test_any_listed_pattern_suffices(self) -> None:
+    async def test_any_listed_pattern_suffices(self) -> None:
         patterns = ["example.com", "https://other.org"]
-        assert allows(patterns, "https://other.org")
-        assert not allows(patterns, "http://other.org")
+        assert await allows(patterns, "https://other.org")
+        assert not await allows(patterns, "http://other.org")
 
-    def test_an_empty_list_allows_nothing(self) -> None:
-        assert not allows([], "http://example.com")
-        assert not allows([], None)
+    async def test_an_empty_list_allows_nothing(self) -> None:
+        assert not await allows([], "http://example.com")
+        assert not await allows([], None)
 
 
 class TestSpecialPatterns:
-    @pytest.mark.parametrize(
-        ("origin", "allowed"),
-        [
-            pytest.param("null", True, id="null"),
-            pytest.param("NULL", True, id="case-insensitive"),
-            pytest.param(None, False, id="missing"),
-            pytest.param("http://example.com", False, id="a-host"),
-        ],
-    )
-    def test_null_allows_only_the_null_origin(self, origin: str | None, allowed: bool) -> None:
-        assert allows(["null"], origin) is allowed
-
     @pytest.mark.parametrize(
         "origin",
         [
@@ -185,26 +211,54 @@ class TestSpecialPatterns:
             pytest.param("http://anything.example", id="a-host"),
         ],
     )
-    def test_star_allows_everything(self, origin: str | None) -> None:
-        assert allows(["*"], origin)
+    async def test_star_allows_everything(self, origin: str | None) -> None:
+        assert await allows(["*"], origin)
 
-    def test_the_patterns_given_are_kept(self) -> None:
-        patterns = ["example.com", "*"]
-        assert OriginValidator(Recorder(), patterns).allowed_origins == patterns
+    async def test_only_a_bare_star_is_a_wildcard(self) -> None:
+        assert not await allows([" *"], "http://example.com")
+
+    @pytest.mark.parametrize(
+        ("origin", "allowed"),
+        [
+            pytest.param("null", False, id="null-origin"),
+            pytest.param("http://null", True, id="a-host-named-null"),
+        ],
+    )
+    async def test_null_is_a_host_name_not_the_null_origin(
+        self, origin: str, allowed: bool
+    ) -> None:
+        assert await allows(["null"], origin) is allowed
+
+    @pytest.mark.parametrize(
+        ("pattern", "origin", "allowed"),
+        [
+            pytest.param("https://example.com/", "https://example.com", True, id="scheme"),
+            pytest.param("example.com/", "http://example.com:8000", True, id="host"),
+            pytest.param("https://example.com/", "http://example.com", False, id="other-scheme"),
+        ],
+    )
+    async def test_one_trailing_slash_is_ignored(
+        self, pattern: str, origin: str, allowed: bool, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        assert await allows([pattern], origin) is allowed
+        assert warnings_about(caplog, pattern) == []
 
 
-class TestBadPatterns:
+class TestPatternsThatCannotMatch:
     @pytest.mark.parametrize(
         "pattern",
         [
             pytest.param("", id="empty"),
             pytest.param("http://", id="scheme-only"),
             pytest.param("example.com/path", id="path"),
-            pytest.param("https://example.com/", id="trailing-slash"),
+            pytest.param("https://example.com//", id="two-slashes"),
             pytest.param("exa mple.com", id="space"),
+            pytest.param(" example.com", id="leading-space"),
             pytest.param("*.example.com", id="wildcard-label"),
+            pytest.param(".*.example.com", id="dot-wildcard-label"),
             pytest.param("user@example.com", id="userinfo"),
             pytest.param("example.com:99999", id="port-out-of-range"),
+            pytest.param("http://example.com:99999", id="scheme-port-out-of-range"),
             pytest.param("example.com:", id="empty-port"),
             pytest.param("::1", id="ipv6-without-brackets"),
             pytest.param("[::1", id="unclosed-bracket"),
@@ -213,9 +267,40 @@ class TestBadPatterns:
             pytest.param("\u00e4" * 70 + ".example", id="label-too-long-for-idna"),
         ],
     )
-    def test_a_malformed_pattern_raises_value_error(self, pattern: str) -> None:
-        with pytest.raises(ValueError, match=r"an allowed origin must be .*; got "):
+    async def test_builds_matches_nothing_and_warns_once(
+        self, pattern: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
+            validator = OriginValidator(Recorder(), [pattern, "example.org"])
             OriginValidator(Recorder(), [pattern])
+            origins = ["http://example.com", "https://www.example.com", "http://[::1]", None]
+            for origin in origins:
+                headers = [] if origin is None else [(b"origin", origin.encode())]
+                assert not await handshake(validator, headers)
+            assert await handshake(validator, [(b"origin", b"http://example.org")])
+        [warning] = warnings_about(caplog, pattern)
+        assert "can never match, so it is ignored" in warning
+        assert "'*' (every origin)" in warning
+        assert "'.example.com' (the domain and its subdomains)" in warning
+
+    def test_the_warning_says_how_to_write_a_wildcard(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
+            OriginValidator(Recorder(), ["*.wildcard.example"])
+        [warning] = warnings_about(caplog, "*.wildcard.example")
+        assert "'*.' is no wildcard here: a leading dot allows a domain's subdomains" in warning
+
+    async def test_a_pattern_added_later_is_checked_then(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        patterns = ["example.com"]
+        validator = OriginValidator(Recorder(), patterns)
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
+            patterns.append("*.later.example")
+            assert not await handshake(validator, [(b"origin", b"http://a.later.example")])
+            assert not await handshake(validator, [(b"origin", b"http://b.later.example")])
+        assert len(warnings_about(caplog, "*.later.example")) == 1
 
     def test_a_single_string_raises_type_error(self) -> None:
         with pytest.raises(TypeError, match=r"must be a list of origin patterns.*'example\.com'"):
@@ -228,11 +313,11 @@ class TestBadPatterns:
 
 class TestAllowedHostsOriginValidator:
     @override_settings(ALLOWED_HOSTS=[".example.com", "[::1]"], DEBUG=False)
-    def test_uses_allowed_hosts(self) -> None:
+    async def test_uses_allowed_hosts(self) -> None:
         validator = AllowedHostsOriginValidator(Recorder())
-        assert validator.valid_origin("https://www.example.com")
-        assert validator.valid_origin("http://[::1]:8000")
-        assert not validator.valid_origin("http://localhost")
+        assert await handshake(validator, [(b"origin", b"https://www.example.com")])
+        assert await handshake(validator, [(b"origin", b"http://[::1]:8000")])
+        assert not await handshake(validator, [(b"origin", b"http://localhost")])
 
     @pytest.mark.parametrize(
         ("origin", "allowed"),
@@ -245,15 +330,140 @@ class TestAllowedHostsOriginValidator:
     )
     @override_settings(ALLOWED_HOSTS=[], DEBUG=True)
     def test_debug_with_no_hosts_allows_local_addresses(self, origin: str, allowed: bool) -> None:
-        assert AllowedHostsOriginValidator(Recorder()).valid_origin(origin) is allowed
+        validator = AllowedHostsOriginValidator(Recorder())
+        assert validator.valid_origin(urlparse(origin)) is allowed
 
     @override_settings(ALLOWED_HOSTS=[], DEBUG=False)
     def test_no_hosts_without_debug_allows_nothing(self) -> None:
-        assert not AllowedHostsOriginValidator(Recorder()).valid_origin("http://localhost")
+        validator = AllowedHostsOriginValidator(Recorder())
+        assert not validator.valid_origin(urlparse("http://localhost"))
 
     @override_settings(ALLOWED_HOSTS=["*"], DEBUG=False)
     def test_star_allows_everything(self) -> None:
         assert AllowedHostsOriginValidator(Recorder()).valid_origin(None)
+
+    @override_settings(ALLOWED_HOSTS=["*.hosts.example", ".example.com"], DEBUG=False)
+    async def test_a_host_that_cannot_match_is_ignored_with_a_warning(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
+            validator = AllowedHostsOriginValidator(Recorder())
+        assert len(warnings_about(caplog, "*.hosts.example")) == 1
+        assert not await handshake(validator, [(b"origin", b"http://a.hosts.example")])
+        assert await handshake(validator, [(b"origin", b"http://www.example.com")])
+
+
+class TestUpstreamMethods:
+    """The checking methods upstream's OriginValidator has, which subclasses override."""
+
+    def test_valid_origin_takes_what_urlparse_reads(self) -> None:
+        validator = OriginValidator(Recorder(), [".example.com"])
+        assert validator.valid_origin(urlparse("https://www.example.com"))
+        assert not validator.valid_origin(urlparse("https://evil.org"))
+        assert not validator.valid_origin(None)
+
+    def test_a_missing_origin_passes_only_under_star(self) -> None:
+        assert OriginValidator(Recorder(), ["*"]).valid_origin(None)
+        assert not OriginValidator(Recorder(), ["example.com"]).validate_origin(None)
+
+    def test_match_allowed_origin_checks_one_pattern(self) -> None:
+        validator = OriginValidator(Recorder(), [])
+        origin = urlparse("http://a.example.com:8000")
+        assert validator.match_allowed_origin(origin, ".example.com")
+        assert validator.match_allowed_origin(origin, "a.example.com:8000")
+        assert not validator.match_allowed_origin(origin, "example.com")
+        assert not validator.match_allowed_origin(None, ".example.com")
+
+    @pytest.mark.parametrize(
+        ("origin", "port"),
+        [
+            pytest.param("http://a", 80, id="http"),
+            pytest.param("ws://a", 80, id="ws"),
+            pytest.param("HTTPS://a", 443, id="https"),
+            pytest.param("wss://a", 443, id="wss"),
+            pytest.param("app://a", None, id="other-scheme"),
+            pytest.param("https://a:80", 80, id="explicit"),
+        ],
+    )
+    def test_get_origin_port(self, origin: str, port: int | None) -> None:
+        assert OriginValidator(Recorder(), []).get_origin_port(urlparse(origin)) == port
+
+    async def test_a_subclass_sees_the_parsed_header(self) -> None:
+        seen: list[ParseResult | None] = []
+
+        class Spy(OriginValidator):
+            def valid_origin(self, parsed_origin: ParseResult | None) -> bool:
+                seen.append(parsed_origin)
+                return super().valid_origin(parsed_origin)
+
+        validator = Spy(Recorder(), ["example.com"])
+        assert await handshake(validator, [(b"origin", b"https://example.com:8443")])
+        assert not await handshake(validator, [])
+        [parsed, missing] = seen
+        assert isinstance(parsed, ParseResult)
+        assert (parsed.scheme, parsed.hostname, parsed.port) == ("https", "example.com", 8443)
+        assert missing is None
+
+    async def test_a_subclass_may_let_clients_without_origin_through(self) -> None:
+        class NativeClientsToo(OriginValidator):
+            def valid_origin(self, parsed_origin: ParseResult | None) -> bool:
+                return parsed_origin is None or super().valid_origin(parsed_origin)
+
+        validator = NativeClientsToo(Recorder(), ["example.com"])
+        assert await handshake(validator, [])
+        assert await handshake(validator, [(b"origin", b"http://example.com")])
+        assert not await handshake(validator, [(b"origin", b"http://evil.org")])
+
+    async def test_a_subclass_may_allow_app_schemes(self) -> None:
+        class AppSchemes(OriginValidator):
+            def validate_origin(self, parsed_origin: ParseResult | None) -> bool:
+                if parsed_origin is not None and parsed_origin.scheme == "tauri":
+                    return True
+                return super().validate_origin(parsed_origin)
+
+        validator = AppSchemes(Recorder(), ["example.com"])
+        assert await handshake(validator, [(b"origin", b"tauri://localhost")])
+        assert not await handshake(validator, [(b"origin", b"file://")])
+
+    async def test_the_header_text_is_checked_not_urlparses_tidied_reading(self) -> None:
+        validator = OriginValidator(Recorder(), ["example.com"])
+        assert urlparse("http://exa\tmple.com").hostname == "example.com"
+        assert not await handshake(validator, [(b"origin", b"http://exa\tmple.com")])
+
+    async def test_a_header_urlparse_cannot_read_is_refused(self) -> None:
+        validator = OriginValidator(Recorder(), ["example.com"])
+        assert not await handshake(validator, [(b"origin", b"http://[::1")])
+
+    def test_the_list_given_is_kept(self) -> None:
+        patterns = ["example.com", "*"]
+        assert OriginValidator(Recorder(), patterns).allowed_origins is patterns
+        assert OriginValidator(Recorder(), iter(patterns)).allowed_origins == patterns
+
+
+class TestSubclassPrivateNames:
+    async def test_a_subclass_with_the_obvious_private_names_still_works(self) -> None:
+        class Clashing(OriginValidator):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                self._patterns = "mine"
+                self._allow_all = "mine"
+                self._allow_null = "mine"
+                self._compiled = "mine"
+                self._cache = "mine"
+                super().__init__(*args, **kwargs)
+
+            def _parse(self) -> str:
+                return "mine"
+
+            def _match(self) -> str:
+                return "mine"
+
+            def mine(self) -> tuple[object, ...]:
+                return (self._patterns, self._allow_all, self._compiled, self._parse())
+
+        validator = Clashing(Recorder(), [".example.com"])
+        assert await handshake(validator, [(b"origin", b"https://www.example.com")])
+        assert not await handshake(validator, [(b"origin", b"https://evil.org")])
+        assert validator.mine() == ("mine",) * 4
 
 
 class TestHandshake:
@@ -313,12 +523,14 @@ class TestHandshake:
         assert await communicator.connect() == (False, 1000)
         await communicator.wait()
 
-    async def test_other_scopes_pass_through(self) -> None:
+    @pytest.mark.parametrize("scope_type", ["http", "lifespan"])
+    async def test_another_scope_raises_value_error(self, scope_type: str) -> None:
         inner = Recorder()
-        communicator = HttpCommunicator(OriginValidator(inner, []), "GET", "/")
-        response = await communicator.get_response()
-        assert response["status"] == 200
-        assert inner.scopes[0]["type"] == "http"
+        with pytest.raises(
+            ValueError, match=rf"websocket handshakes only.*; got a '{scope_type}' scope"
+        ):
+            await OriginValidator(inner, ["*"])({"type": scope_type}, never_receive, never_send)
+        assert inner.scopes == []
 
 
 class TestWebsocketDenier:

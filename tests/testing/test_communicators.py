@@ -123,7 +123,7 @@ class TestApplicationCommunicator:
     async def test_a_timeout_says_what_was_expected_and_cancels_the_application(self) -> None:
         communicator = ApplicationCommunicator(silent, {"type": "test"})
         with pytest.raises(
-            TimeoutError,
+            asyncio.TimeoutError,
             match=r"^expected an event from the application within 0\.01 s, got nothing "
             r"\(the application was cancelled\)$",
         ):
@@ -133,7 +133,7 @@ class TestApplicationCommunicator:
     async def test_an_application_that_exits_fails_without_waiting(self) -> None:
         communicator = ApplicationCommunicator(finishes, {"type": "test"})
         with pytest.raises(
-            TimeoutError,
+            asyncio.TimeoutError,
             match=r"^expected an event from the application, but the application exited "
             "without one$",
         ):
@@ -165,7 +165,7 @@ class TestApplicationCommunicator:
     async def test_wait_times_out_with_a_message_and_cancels(self) -> None:
         communicator = ApplicationCommunicator(silent, {"type": "test"})
         with pytest.raises(
-            TimeoutError,
+            asyncio.TimeoutError,
             match=r"^expected the application to exit within 0\.01 s, but it was still "
             r"running \(it was cancelled\)$",
         ):
@@ -373,7 +373,7 @@ class TestWebsocketConnect:
     async def test_no_answer_times_out_saying_what_was_expected(self) -> None:
         communicator = WebsocketCommunicator(silent, "/")
         with pytest.raises(
-            TimeoutError,
+            asyncio.TimeoutError,
             match=r"^expected websocket.accept or websocket.close within 0\.01 s, got nothing",
         ):
             await communicator.connect(timeout=0.01)
@@ -556,7 +556,7 @@ class TestWebsocketReceive:
         communicator = WebsocketCommunicator(websocket_app(), "/")
         await communicator.connect()
         with pytest.raises(
-            TimeoutError,
+            asyncio.TimeoutError,
             match=r"^expected a websocket.send message within 0\.01 s, got nothing",
         ):
             await communicator.receive_from(timeout=0.01)
@@ -596,7 +596,7 @@ class TestWebsocketDisconnect:
         communicator = WebsocketCommunicator(app, "/")
         await communicator.connect()
         with pytest.raises(
-            TimeoutError,
+            asyncio.TimeoutError,
             match=r"^expected the application to exit within "
             r"0\.01 s, but it was still running \(it was cancelled\)$",
         ):
@@ -694,7 +694,7 @@ class TestHttpCommunicator:
     async def test_no_response_times_out_saying_what_was_expected(self) -> None:
         communicator = HttpCommunicator(silent, "GET", "/")
         with pytest.raises(
-            TimeoutError,
+            asyncio.TimeoutError,
             match=r"^expected an http.response.start message within 0\.01 s, got nothing",
         ):
             await communicator.get_response(timeout=0.01)

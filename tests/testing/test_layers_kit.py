@@ -11,7 +11,6 @@ from typing import cast
 
 import pytest
 from hypothesis import Phase, settings
-from hypothesis.stateful import run_state_machine_as_test
 
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
@@ -24,6 +23,7 @@ from channels.testing.layers import (
     check_channel_layer,
 )
 from channels.types import ChannelMessage, ReceivedMessage
+from tests._stateful import run_state_machine_as_test, state_machine_test_case
 
 EVERYTHING = (
     Capability.QUEUES
@@ -713,4 +713,6 @@ class TestStateMachine:
 
 
 # The documented way to run the model: a unittest TestCase that pytest collects.
-TestInMemoryLayerModel = channel_layer_state_machine(make_in_memory, EVERYTHING).TestCase
+TestInMemoryLayerModel = state_machine_test_case(
+    channel_layer_state_machine(make_in_memory, EVERYTHING)
+)

@@ -65,8 +65,9 @@ from typing import Any, ClassVar, Final, TypeAlias, cast
 import redis.exceptions
 from redis.asyncio import ConnectionPool, Redis
 
+from channels._asserted import AssertedValueError
 from channels.exceptions import ChannelFull
-from channels.layers.base import BaseChannelLayer, CapacityPattern
+from channels.layers.base import BaseChannelLayer, CapacityPattern, require_message
 from channels.layers.redis._hosts import (
     HostConfig,
     consistent_hash,
@@ -311,6 +312,11 @@ class RedisChannelLayer(BaseChannelLayer):
 
     Messages larger than ``max_message_size`` bytes once serialised (16 MiB by
     default) raise MessageTooLarge.
+
+    The layer's state and helpers are name-mangled, so a subclass may use any
+    ``_name`` of its own; ``_group_key`` keeps channels_redis's name and
+    meaning, and ``_blocking_timeout`` / ``_reconnect_timeout`` are class
+    attributes a subclass may shorten.
     """
 
     extensions: Sequence[str] = ["groups", "flush"]
@@ -343,8 +349,8 @@ class RedisChannelLayer(BaseChannelLayer):
         self.group_expiry = group_expiry
         self.hosts = decode_hosts(hosts)
         self.ring_size = len(self.hosts)
-        self._host_errors = [_HostErrors(describe_host(host)) for host in self.hosts]
-        self._serializer = Serializer(
+        self.__host_errors = [_HostErrors(describe_host(host)) for host in self.hosts]
+        self.__serializer = Serializer(
             serializer_format,
             symmetric_encryption_keys=symmetric_encryption_keys,
             random_prefix_length=random_prefix_length,
@@ -352,8 +358,8 @@ class RedisChannelLayer(BaseChannelLayer):
             max_size=self.max_message_size,
         )
         self.client_prefix = uuid.uuid4().hex
-        self._states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
-        self._rotation = itertools.count()
+        self.__states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self.__rotation = itertools.count()
 
     def __repr__(self) -> str:
         hosts = [describe_host(host) for host in self.hosts]
@@ -364,31 +370,27 @@ class RedisChannelLayer(BaseChannelLayer):
     async def send(self, channel: str, message: ChannelMessage) -> None:
         """Send ``message`` to ``channel``; raise ChannelFull when it is at capacity."""
         self.require_valid_channel_name(channel)
-        payload = self._prepare(message)
+        payload = self.__prepare(message)
         if "!" in channel:
             payload[_CHANNEL_KEY] = channel
-        data = self._serializer.dumps(payload)
-        shard = self._shard(channel)
+        data = self.__serializer.dumps(payload)
+        shard = self.__shard(channel)
         capacity = self.get_capacity(channel)
         now = time.time()
-        sent = await self._run(
+        sent = await self.__run(
             shard,
             _SEND,
-            [self._channel_key(channel)],
-            [data, now, self._expired_before(now), capacity, self._ttl()],
+            [self.__channel_key(channel)],
+            [data, now, self.__expired_before(now), capacity, self.__ttl()],
         )
         if not sent:
             raise ChannelFull(channel, capacity)
 
-    def _prepare(self, message: object) -> dict[str, Any]:
-        if not isinstance(message, Mapping):
-            raise TypeError(
-                f"a message must be a mapping such as a dict; got {type(message).__name__} "
-                f"{message!r}"
-            )
-        payload: dict[str, Any] = dict(message)  # pyright: ignore[reportUnknownArgumentType] -- checked above
+    def __prepare(self, message: object) -> dict[str, Any]:
+        require_message(message)
+        payload: dict[str, Any] = dict(cast("Mapping[str, Any]", message))
         if _CHANNEL_KEY in payload:
-            raise ValueError(
+            raise AssertedValueError(
                 f"a message must not carry the reserved key {_CHANNEL_KEY!r}; got {message!r}"
             )
         return payload
@@ -400,9 +402,9 @@ class RedisChannelLayer(BaseChannelLayer):
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         key = self._group_key(group)
-        shard = self._group_shard(group)
-        with self._errors(shard):
-            pipe = self._client(self._state(), shard).pipeline(transaction=True)
+        shard = self.__group_shard(group)
+        with self.__errors(shard):
+            pipe = self.__client(self.__state(), shard).pipeline(transaction=True)
             _ = pipe.zadd(key, {channel: time.time()})
             _ = pipe.expire(key, math.ceil(self.group_expiry))
             await pipe.execute()
@@ -411,9 +413,9 @@ class RedisChannelLayer(BaseChannelLayer):
         """Remove ``channel`` from ``group``; no error if it is not a member."""
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        shard = self._group_shard(group)
-        with self._errors(shard):
-            await self._client(self._state(), shard).zrem(self._group_key(group), channel)
+        shard = self.__group_shard(group)
+        with self.__errors(shard):
+            await self.__client(self.__state(), shard).zrem(self._group_key(group), channel)
 
     async def group_send(self, group: str, message: ChannelMessage) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped.
@@ -422,37 +424,37 @@ class RedisChannelLayer(BaseChannelLayer):
         writes every copy at once, whatever the group's size.
         """
         self.require_valid_group_name(group)
-        payload = self._prepare(message)
-        shard = self._group_shard(group)
+        payload = self.__prepare(message)
+        shard = self.__group_shard(group)
         now = time.time()
-        if self._packs_in_script:
-            await self._group_send_in_script(group, payload, now)
+        if self.__packs_in_script:
+            await self.__group_send_in_script(group, payload, now)
             return
-        raw = await self._run(
+        raw = await self.__run(
             shard, _GROUP_MEMBERS, [self._group_key(group)], [now - self.group_expiry]
         )
         members = [bytes(name).decode("utf-8") for name in raw]
         if not members:
-            self._serializer.dumps(payload)  # still reject what could never be sent
+            self.__serializer.dumps(payload)  # still reject what could never be sent
             return
         # One copy per Redis key: a process key carries every local member.
         by_key: dict[str, list[str]] = {}
         for channel in members:
-            by_key.setdefault(self._channel_key(channel), []).append(channel)
+            by_key.setdefault(self.__channel_key(channel), []).append(channel)
         by_shard: dict[int, list[str]] = {}
         for key, channels in by_key.items():
-            by_shard.setdefault(self._shard(channels[0]), []).append(key)
+            by_shard.setdefault(self.__shard(channels[0]), []).append(key)
         # Serialise every copy before writing any, so a bad message sends none.
         batches: list[tuple[int, list[str], list[str | bytes | float]]] = []
         for target, keys in by_shard.items():
-            args: list[str | bytes | float] = [now, self._expired_before(now), self._ttl()]
+            args: list[str | bytes | float] = [now, self.__expired_before(now), self.__ttl()]
             for key in keys:
                 channels = by_key[key]
-                args.append(self._serializer.dumps({**payload, _CHANNEL_KEY: channels}))
+                args.append(self.__serializer.dumps({**payload, _CHANNEL_KEY: channels}))
                 args.append(self.get_capacity(channels[0]))
             batches.append((target, keys, args))
         for target, keys, args in batches:
-            full = await self._run(target, _GROUP_SEND, keys, args)
+            full = await self.__run(target, _GROUP_SEND, keys, args)
             if full:
                 logger.info(
                     "group_send to %r skipped %d full channel(s): %s",
@@ -462,7 +464,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 )
 
     @property
-    def _packs_in_script(self) -> bool:
+    def __packs_in_script(self) -> bool:
         """Whether group_send can build every copy inside Redis.
 
         It can when every key is on one server, copies are plain msgpack (not
@@ -470,16 +472,16 @@ class RedisChannelLayer(BaseChannelLayer):
         """
         return (
             self.ring_size == 1
-            and self._serializer.serializer_format == "msgpack"
-            and not self._serializer.encrypted
+            and self.__serializer.serializer_format == "msgpack"
+            and not self.__serializer.encrypted
             and not self.channel_capacity
         )
 
-    async def _group_send_in_script(self, group: str, payload: dict[str, Any], now: float) -> None:
+    async def __group_send_in_script(self, group: str, payload: dict[str, Any], now: float) -> None:
         # Packed with an empty channel array last: the script replaces that
         # array (its final byte, 0x90) with each key's channels.
-        head = self._serializer.dumps({**payload, _CHANNEL_KEY: []})[:-1]
-        full = await self._run(
+        head = self.__serializer.dumps({**payload, _CHANNEL_KEY: []})[:-1]
+        full = await self.__run(
             0,
             _GROUP_SEND_ALL,
             [self._group_key(group)],
@@ -487,8 +489,8 @@ class RedisChannelLayer(BaseChannelLayer):
                 now - self.group_expiry,
                 self.prefix,
                 now,
-                self._expired_before(now),
-                self._ttl(),
+                self.__expired_before(now),
+                self.__ttl(),
                 self.capacity,
                 head,
             ],
@@ -511,42 +513,42 @@ class RedisChannelLayer(BaseChannelLayer):
                 "receive() takes process-specific channels made by this layer's "
                 f"new_channel() (containing {self.client_prefix!r}); got {channel!r}"
             )
-        state = self._state()
+        state = self.__state()
         pending = state.popping.get(channel)
         if pending is not None:
             # A cancelled receive's pop is still out: what it takes comes first.
             await asyncio.wait([pending])
         inbox = state.inboxes.setdefault(channel, _Inbox())
-        entry = self._take(inbox)
-        if entry is None and self._may_pop_now(state, channel, inbox):
-            await self._pop_now(state, channel)
+        entry = self.__take(inbox)
+        if entry is None and self.__may_pop_now(state, channel, inbox):
+            await self.__pop_now(state, channel)
             # The reader may have replaced the inbox while the pop was out.
             inbox = state.inboxes.setdefault(channel, _Inbox())
-            entry = self._take(inbox)
+            entry = self.__take(inbox)
         if entry is not None:
             if not inbox.entries and not inbox.waiters:
                 state.inboxes.pop(channel, None)
                 state.stranded.discard(channel)
             return entry.message
-        key = self._channel_key(channel)
+        key = self.__channel_key(channel)
         future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
         inbox.waiters.append(future)
-        shards = self._read_shards(channel)
+        shards = self.__read_shards(channel)
         for shard in shards:
             state.watched.setdefault(shard, Counter())[key] += 1
         try:
             for shard in shards:
-                await self._watch(state, shard, key)
+                await self.__watch(state, shard, key)
             entry = await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled() and future.exception() is None:
                 # Handed over as this receive was cancelled: give it to the next one.
-                self._deliver(state, future.result(), front=True)
+                self.__deliver(state, future.result(), front=True)
             raise
         finally:
             if future in inbox.waiters:
                 inbox.waiters.remove(future)
-                self._unwatch(state, channel)
+                self.__unwatch(state, channel)
             if not inbox.waiters:
                 if not inbox.entries:
                     state.inboxes.pop(channel, None)
@@ -554,7 +556,7 @@ class RedisChannelLayer(BaseChannelLayer):
                     state.stranded.add(channel)
         return entry.message
 
-    def _may_pop_now(self, state: _LoopState, channel: str, inbox: _Inbox) -> bool:
+    def __may_pop_now(self, state: _LoopState, channel: str, inbox: _Inbox) -> bool:
         """Whether a receive may pop ``channel`` itself instead of waiting for the reader.
 
         It may when it is alone on a shared channel on the only server and no
@@ -566,12 +568,12 @@ class RedisChannelLayer(BaseChannelLayer):
         if state.stranded or state.returning or channel in state.popping:
             return False
         reader = state.readers.get(0)
-        return reader is None or self._channel_key(channel) not in reader.in_flight
+        return reader is None or self.__channel_key(channel) not in reader.in_flight
 
-    async def _pop_now(self, state: _LoopState, channel: str) -> None:
+    async def __pop_now(self, state: _LoopState, channel: str) -> None:
         """Pop ``channel``'s oldest message from Redis into its inbox, if there is one."""
-        key = self._channel_key(channel)
-        pop = asyncio.ensure_future(self._run_pop(state, key))
+        key = self.__channel_key(channel)
+        pop = asyncio.ensure_future(self.__run_pop(state, key))
         state.popping[channel] = pop
         pop.add_done_callback(lambda _: state.popping.pop(channel, None))
         try:
@@ -579,43 +581,43 @@ class RedisChannelLayer(BaseChannelLayer):
         except asyncio.CancelledError:
             # The receive was cancelled while the pop was out: the message, if
             # any, is buffered and goes back to Redis for another receiver.
-            pop.add_done_callback(lambda done: self._strand(state, key, done))
+            pop.add_done_callback(lambda done: self.__strand(state, key, done))
             raise
         except LayerConnectionError:
             # Redis is away: the reader's path waits for it to come back.
             return
         for member, score in popped:
-            self._dispatch(state, 0, key, member, score, popped_by_receiver=True)
+            self.__dispatch(state, 0, key, member, score, popped_by_receiver=True)
 
-    async def _run_pop(self, state: _LoopState, key: str) -> _Popped:
-        with self._errors(0):
-            popped = await self._client(state, 0).zpopmin(key)
+    async def __run_pop(self, state: _LoopState, key: str) -> _Popped:
+        with self.__errors(0):
+            popped = await self.__client(state, 0).zpopmin(key)
         state.reached.add(0)
         # Without a count, ZPOPMIN answers (member, score) pairs.
         return cast(_Popped, popped)
 
-    def _strand(self, state: _LoopState, key: str, done: asyncio.Future[_Popped]) -> None:
+    def __strand(self, state: _LoopState, key: str, done: asyncio.Future[_Popped]) -> None:
         if done.cancelled() or done.exception() is not None:
             return
         for member, score in done.result():
-            self._dispatch(state, 0, key, member, score)
+            self.__dispatch(state, 0, key, member, score)
         if state.stranded:
             # The reader puts it back, in its turn with its own pops.
-            self._ensure_reader(state, 0)
+            self.__ensure_reader(state, 0)
 
-    def _take(self, inbox: _Inbox) -> _Entry | None:
-        expired_before = self._expired_before(time.time())
+    def __take(self, inbox: _Inbox) -> _Entry | None:
+        expired_before = self.__expired_before(time.time())
         while inbox.entries:
             entry = inbox.entries.popleft()
             if entry.score >= expired_before:
                 return entry
         return None
 
-    def _deliver(self, state: _LoopState, entry: _Entry, front: bool = False) -> None:
+    def __deliver(self, state: _LoopState, entry: _Entry, front: bool = False) -> None:
         inbox = state.inboxes.setdefault(entry.channel, _Inbox())
         while inbox.waiters:
             future = inbox.waiters.popleft()
-            self._unwatch(state, entry.channel)
+            self.__unwatch(state, entry.channel)
             if not future.done():
                 future.set_result(entry)
                 return
@@ -635,7 +637,7 @@ class RedisChannelLayer(BaseChannelLayer):
             )
         inbox.entries.append(entry)
 
-    def _read_shards(self, channel: str) -> range | tuple[int]:
+    def __read_shards(self, channel: str) -> range | tuple[int]:
         """Return the shards a receiver on ``channel`` reads from.
 
         channels_redis sends to normal channels round-robin over every shard
@@ -643,28 +645,28 @@ class RedisChannelLayer(BaseChannelLayer):
         receiver reads a normal channel on every shard.
         """
         if "!" in channel or self.ring_size == 1:
-            return (self._shard(channel),)
+            return (self.__shard(channel),)
         return range(self.ring_size)
 
-    def _unwatch(self, state: _LoopState, channel: str) -> None:
-        key = self._channel_key(channel)
-        for shard in self._read_shards(channel):
+    def __unwatch(self, state: _LoopState, channel: str) -> None:
+        key = self.__channel_key(channel)
+        for shard in self.__read_shards(channel):
             watched = state.watched.setdefault(shard, Counter())
             watched[key] -= 1
             if watched[key] <= 0:
                 del watched[key]
 
-    def _fail(self, state: _LoopState, error: BaseException, key: str | None, shard: int) -> bool:
+    def __fail(self, state: _LoopState, error: BaseException, key: str | None, shard: int) -> bool:
         """Fail one receiver waiting on ``key``, or every one on ``shard`` if key is None."""
         failed = False
         for channel, inbox in list(state.inboxes.items()):
-            if shard not in self._read_shards(channel) or (
-                key is not None and self._channel_key(channel) != key
+            if shard not in self.__read_shards(channel) or (
+                key is not None and self.__channel_key(channel) != key
             ):
                 continue
             while inbox.waiters:
                 future = inbox.waiters.popleft()
-                self._unwatch(state, channel)
+                self.__unwatch(state, channel)
                 if not future.done():
                     future.set_exception(error)
                     failed = True
@@ -672,12 +674,12 @@ class RedisChannelLayer(BaseChannelLayer):
                         return True
         return failed
 
-    async def _watch(self, state: _LoopState, shard: int, key: str) -> None:
-        reader = self._ensure_reader(state, shard)
+    async def __watch(self, state: _LoopState, shard: int, key: str) -> None:
+        reader = self.__ensure_reader(state, shard)
         if reader is not None and reader.in_flight and key not in reader.in_flight:
-            await self._wake(state, shard, reader)
+            await self.__wake(state, shard, reader)
 
-    def _ensure_reader(self, state: _LoopState, shard: int) -> _Reader | None:
+    def __ensure_reader(self, state: _LoopState, shard: int) -> _Reader | None:
         """Start the shard's reader, or tell the running one (returned) to look again."""
         reader = state.readers.get(shard)
         if reader is not None and not reader.stopping:
@@ -686,27 +688,27 @@ class RedisChannelLayer(BaseChannelLayer):
         previous = reader.task if reader is not None else None
         reader = _Reader(wake_key=f"{self.prefix}#wake.{self.client_prefix}.{uuid.uuid4().hex}")
         state.readers[shard] = reader
-        reader.task = asyncio.create_task(self._read(state, shard, reader, previous))
+        reader.task = asyncio.create_task(self.__read(state, shard, reader, previous))
         return None
 
-    async def _wake(self, state: _LoopState, shard: int, reader: _Reader) -> None:
+    async def __wake(self, state: _LoopState, shard: int, reader: _Reader) -> None:
         # The reader blocks on its wake key too: a member there ends its BZPOPMIN
         # at once, and nothing else is popped, so no message is in flight.
-        pipe = self._client(state, shard).pipeline(transaction=False)
+        pipe = self.__client(state, shard).pipeline(transaction=False)
         _ = pipe.zadd(reader.wake_key, {b"wake": 0})
         _ = pipe.expire(reader.wake_key, 60)
-        with self._errors(shard):
+        with self.__errors(shard):
             await pipe.execute()
 
-    async def _read(
+    async def __read(
         self,
         state: _LoopState,
         shard: int,
         reader: _Reader,
         previous: asyncio.Task[None] | None,
     ) -> None:
-        client = self._reader_client(state, shard)
-        timeout = self._poll_timeout(state, shard)
+        client = self.__reader_client(state, shard)
+        timeout = self.__poll_timeout(state, shard)
         # A host this loop has reached before gets time to come back; a host
         # never reached fails at once.
         connected, failing_since, backoff = shard in state.reached, None, 0.05
@@ -716,9 +718,9 @@ class RedisChannelLayer(BaseChannelLayer):
                 # only after they are back in their places.
                 await asyncio.wait({previous})
             while not reader.stopping:
-                await self._return_stranded(state, shard, only_shared=True)
+                await self.__return_stranded(state, shard, only_shared=True)
                 if time.monotonic() - reader.swept_at > self.expiry:
-                    self._sweep(state)
+                    self.__sweep(state)
                     reader.swept_at = time.monotonic()
                 keys = [
                     key
@@ -727,17 +729,17 @@ class RedisChannelLayer(BaseChannelLayer):
                 ]
                 if not keys:
                     reader.changed.clear()
-                    with contextlib.suppress(TimeoutError):
+                    with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(reader.changed.wait(), timeout)
                     if not reader.changed.is_set():
                         break
                     continue
                 # Rotate so that a busy key cannot starve the others.
-                turn = next(self._rotation) % len(keys)
+                turn = next(self.__rotation) % len(keys)
                 keys = keys[turn:] + keys[:turn]
                 reader.in_flight = frozenset(keys)
                 try:
-                    with self._errors(shard):
+                    with self.__errors(shard):
                         popped = await client.bzpopmin([reader.wake_key, *keys], timeout)
                 except LayerConnectionError as exc:
                     reader.in_flight = frozenset()
@@ -748,7 +750,7 @@ class RedisChannelLayer(BaseChannelLayer):
                     if not connected or time.monotonic() - failing_since > self._reconnect_timeout:
                         raise
                     reader.changed.clear()
-                    with contextlib.suppress(TimeoutError):
+                    with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(reader.changed.wait(), backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
@@ -759,28 +761,28 @@ class RedisChannelLayer(BaseChannelLayer):
                     key, member, score = popped
                     key = key.decode("utf-8") if isinstance(key, bytes) else str(key)
                     if key != reader.wake_key:
-                        self._dispatch(state, shard, key, member, float(score))
+                        self.__dispatch(state, shard, key, member, float(score))
         except Exception as exc:
             # Receivers get the error; the next receive starts a new reader.
-            self._fail(state, exc, None, shard)
+            self.__fail(state, exc, None, shard)
             if not isinstance(exc, LayerConnectionError):
                 logger.exception("the Redis reader for shard %d failed", shard)
         finally:
             reader.stopping = True
             if state.readers.get(shard) is reader:
                 del state.readers[shard]
-            await self._return_stranded(state, shard, only_shared=False)
+            await self.__return_stranded(state, shard, only_shared=False)
 
-    def _sweep(self, state: _LoopState) -> None:
+    def __sweep(self, state: _LoopState) -> None:
         """Forget expired buffered messages and the inboxes they leave empty."""
-        expired_before = self._expired_before(time.time())
+        expired_before = self.__expired_before(time.time())
         for channel, inbox in list(state.inboxes.items()):
             while inbox.entries and inbox.entries[0].score < expired_before:
                 inbox.entries.popleft()
             if not inbox.entries and not inbox.waiters:
                 del state.inboxes[channel]
 
-    def _dispatch(
+    def __dispatch(
         self,
         state: _LoopState,
         shard: int,
@@ -790,17 +792,17 @@ class RedisChannelLayer(BaseChannelLayer):
         *,
         popped_by_receiver: bool = False,
     ) -> None:
-        if score < self._expired_before(time.time()):
+        if score < self.__expired_before(time.time()):
             return
         if not isinstance(member, bytes):
             member = str(member).encode("utf-8")
         try:
-            message = self._serializer.loads(member)
+            message = self.__serializer.loads(member)
         except MessageDecodeError as exc:
             if popped_by_receiver:
                 raise
             # The channel is inside the unreadable message: fail any receiver on the key.
-            if not self._fail(state, exc, key, shard):
+            if not self.__fail(state, exc, key, shard):
                 logger.error("dropped an unreadable message from %r: %s", key, exc)
             return
         target = message.pop(_CHANNEL_KEY, None)
@@ -814,9 +816,9 @@ class RedisChannelLayer(BaseChannelLayer):
         for index, channel in enumerate(channels):
             # Each receiver gets its own copy, as if each had been sent alone.
             own = message if index == len(channels) - 1 else copy.deepcopy(message)
-            self._deliver(state, _Entry(channel, own, score, shard))
+            self.__deliver(state, _Entry(channel, own, score, shard))
 
-    async def _return_stranded(self, state: _LoopState, shard: int, only_shared: bool) -> None:
+    async def __return_stranded(self, state: _LoopState, shard: int, only_shared: bool) -> None:
         """Put messages no local receiver waits for back in Redis, in their places.
 
         Messages for shared (normal) channels go back at once, for other
@@ -838,27 +840,27 @@ class RedisChannelLayer(BaseChannelLayer):
             if not inbox.entries:
                 del state.inboxes[channel]
                 state.stranded.discard(channel)
-        expired_before = self._expired_before(time.time())
+        expired_before = self.__expired_before(time.time())
         stranded = [entry for entry in stranded if entry.score >= expired_before]
         if not stranded:
             return
         state.returning += 1
         try:
-            await self._put_back(state, shard, stranded)
+            await self.__put_back(state, shard, stranded)
         finally:
             state.returning -= 1
 
-    async def _put_back(self, state: _LoopState, shard: int, stranded: list[_Entry]) -> None:
-        pipe = self._client(state, shard).pipeline(transaction=False)
+    async def __put_back(self, state: _LoopState, shard: int, stranded: list[_Entry]) -> None:
+        pipe = self.__client(state, shard).pipeline(transaction=False)
         for entry in stranded:
             payload = dict(entry.message)
             if "!" in entry.channel:
                 payload[_CHANNEL_KEY] = entry.channel
-            key = self._channel_key(entry.channel)
-            _ = pipe.zadd(key, {self._serializer.dumps(payload): entry.score})
-            _ = pipe.expire(key, self._ttl())
+            key = self.__channel_key(entry.channel)
+            _ = pipe.zadd(key, {self.__serializer.dumps(payload): entry.score})
+            _ = pipe.expire(key, self.__ttl())
         try:
-            with self._errors(shard):
+            with self.__errors(shard):
                 await pipe.execute()
         except LayerConnectionError:
             logger.exception("lost %d received message(s) that no receiver took", len(stranded))
@@ -868,10 +870,10 @@ class RedisChannelLayer(BaseChannelLayer):
     async def flush(self) -> None:
         """Delete every message and group under this layer's prefix, on every shard."""
         pattern = _glob_escape(self.prefix) + "*"
-        state = self._state()
+        state = self.__state()
         for shard in range(self.ring_size):
-            client = self._client(state, shard)
-            with self._errors(shard):
+            client = self.__client(state, shard)
+            with self.__errors(shard):
                 batch: list[bytes | str] = []
                 async for key in _scan(client, pattern):
                     batch.append(key)
@@ -880,7 +882,7 @@ class RedisChannelLayer(BaseChannelLayer):
                         batch.clear()
                 if batch:
                     await client.unlink(*batch)
-        for state in self._states.values():
+        for state in self.__states.values():
             for inbox in state.inboxes.values():
                 inbox.entries.clear()
 
@@ -890,19 +892,19 @@ class RedisChannelLayer(BaseChannelLayer):
         The layer stays usable: the next call opens new connections.
         """
         loop = asyncio.get_running_loop()
-        for other in [other for other in self._states if other.is_closed()]:
-            del self._states[other]
-        state = self._states.pop(loop, None)
+        for other in [other for other in self.__states if other.is_closed()]:
+            del self.__states[other]
+        state = self.__states.pop(loop, None)
         if state is not None:
-            await self._close_state(state)
+            await self.__close_state(state)
 
-    async def _close_state(self, state: _LoopState) -> None:
+    async def __close_state(self, state: _LoopState) -> None:
         for shard, reader in list(state.readers.items()):
             reader.stopping = True
             reader.changed.set()
             if reader.in_flight:
                 with contextlib.suppress(LayerConnectionError):
-                    await self._wake(state, shard, reader)
+                    await self.__wake(state, shard, reader)
         tasks = [reader.task for reader in state.readers.values() if reader.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -919,35 +921,35 @@ class RedisChannelLayer(BaseChannelLayer):
         """Return the shard index of ``value``, as channels_redis computes it."""
         return consistent_hash(value, self.ring_size)
 
-    def _shard(self, channel: str) -> int:
+    def __shard(self, channel: str) -> int:
         # Process-specific channels live with their process's key.
         return self.consistent_hash(self.non_local_name(channel))
 
-    def _group_shard(self, group: str) -> int:
+    def __group_shard(self, group: str) -> int:
         return self.consistent_hash(group)
 
-    def _channel_key(self, channel: str) -> str:
+    def __channel_key(self, channel: str) -> str:
         return self.prefix + self.non_local_name(channel)
 
     def _group_key(self, group: str) -> str:
         return f"{self.prefix}:group:{group}"
 
-    def _expired_before(self, now: float) -> float:
+    def __expired_before(self, now: float) -> float:
         # Whole seconds, as channels_redis trims, so both drop the same messages.
         return int(now) - int(self.expiry)
 
-    def _ttl(self) -> int:
+    def __ttl(self) -> int:
         return max(1, math.ceil(self.expiry))
 
-    def _state(self) -> _LoopState:
+    def __state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
-        state = self._states.get(loop)
+        state = self.__states.get(loop)
         if state is None:
-            state = self._states[loop] = _LoopState()
-            self._close_with_loop(loop)
+            state = self.__states[loop] = _LoopState()
+            self.__close_with_loop(loop)
         return state
 
-    def _close_with_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __close_with_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Close this layer's connections for ``loop`` just before the loop closes.
 
         asyncio has no close hook, so the loop's ``close`` is wrapped (as
@@ -960,53 +962,53 @@ class RedisChannelLayer(BaseChannelLayer):
         def close() -> None:
             layer = layer_ref()
             if layer is not None:
-                state = layer._states.pop(loop, None)
+                state = layer.__states.pop(loop, None)
                 if state is not None and not loop.is_running() and not loop.is_closed():
-                    loop.run_until_complete(layer._close_state(state))
+                    loop.run_until_complete(layer.__close_state(state))
             original()
 
         with contextlib.suppress(AttributeError):  # a loop class with fixed attributes
             setattr(loop, "close", close)  # noqa: B010 -- a method cannot be assigned directly
 
-    def _pool(self, state: _LoopState, shard: int) -> ConnectionPool:
+    def __pool(self, state: _LoopState, shard: int) -> ConnectionPool:
         pool = state.pools.get(shard)
         if pool is None:
             pool = state.pools[shard] = make_pool(self.hosts[shard])
         return pool
 
-    def _client(self, state: _LoopState, shard: int) -> Redis:
+    def __client(self, state: _LoopState, shard: int) -> Redis:
         client = state.clients.get(shard)
         if client is None:
-            client = state.clients[shard] = Redis(connection_pool=self._pool(state, shard))
+            client = state.clients[shard] = Redis(connection_pool=self.__pool(state, shard))
         return client
 
-    def _reader_client(self, state: _LoopState, shard: int) -> Redis:
+    def __reader_client(self, state: _LoopState, shard: int) -> Redis:
         client = state.reader_clients.get(shard)
         if client is None:
             client = state.reader_clients[shard] = Redis(
-                connection_pool=self._pool(state, shard), single_connection_client=True
+                connection_pool=self.__pool(state, shard), single_connection_client=True
             )
         return client
 
-    def _poll_timeout(self, state: _LoopState, shard: int) -> float:
-        socket_timeout = self._pool(state, shard).connection_kwargs.get(
+    def __poll_timeout(self, state: _LoopState, shard: int) -> float:
+        socket_timeout = self.__pool(state, shard).connection_kwargs.get(
             "socket_timeout", _DEFAULT_SOCKET_TIMEOUT
         )
         if socket_timeout:
             return min(self._blocking_timeout, float(socket_timeout) / 2)
         return self._blocking_timeout
 
-    async def _run(
+    async def __run(
         self, shard: int, script: _Script, keys: Sequence[str], args: Sequence[str | bytes | float]
     ) -> Any:  # Any: a Lua reply
-        state = self._state()
-        with self._errors(shard):
-            reply = await script.run(self._client(state, shard), keys, args)
+        state = self.__state()
+        with self.__errors(shard):
+            reply = await script.run(self.__client(state, shard), keys, args)
         state.reached.add(shard)
         return reply
 
-    def _errors(self, shard: int) -> _HostErrors:
-        return self._host_errors[shard]
+    def __errors(self, shard: int) -> _HostErrors:
+        return self.__host_errors[shard]
 
 
 async def _scan(client: Redis, pattern: str) -> AsyncIterator[bytes | str]:

@@ -27,7 +27,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from channels.layers.base import BaseChannelLayer, CapacityPattern
+from channels.layers.base import BaseChannelLayer, CapacityPattern, require_message
 from channels.layers.redis._hosts import (
     HostConfig,
     consistent_hash,
@@ -370,6 +370,9 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
     released when its tasks are cancelled at shutdown, or by ``close()``.
     ``capacity`` and ``channel_capacity`` bound each local queue: past it the
     newest messages are dropped. ``send`` never raises ChannelFull.
+
+    The layer's state and helpers are name-mangled, so a subclass may use any
+    ``_name`` of its own.
     """
 
     extensions: Sequence[str] = ["groups", "flush"]
@@ -408,52 +411,48 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
             serializer_format=serializer_format,
             symmetric_encryption_keys=symmetric_encryption_keys,
         )
-        self._channel_prefix = f"{prefix}:"
-        self._states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self.__channel_prefix = f"{prefix}:"
+        self.__states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
     # -- names and state -----------------------------------------------------
 
     def channel_key(self, channel: str) -> str:
         """Return the Redis pub/sub channel that carries ``channel``."""
-        return self._channel_prefix + channel
+        return self.__channel_prefix + channel
 
     def channel_from_key(self, name: str) -> str | None:
         """Return the layer channel a Redis pub/sub channel carries, or None if foreign."""
-        if name.startswith(self._channel_prefix):
-            return name[len(self._channel_prefix) :]
+        if name.startswith(self.__channel_prefix):
+            return name[len(self.__channel_prefix) :]
         return None
 
     def group_key(self, group: str) -> str:
         """Return the Redis key of the sorted set holding ``group``'s members."""
         return f"{self.prefix}:pubsub-group:{group}"
 
-    def _state(self) -> _LoopState:
+    def __state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
-        state = self._states.get(loop)
+        state = self.__states.get(loop)
         if state is None:
-            for old in [old for old in self._states if old.is_closed()]:
-                del self._states[old]
-            state = self._states[loop] = _LoopState(self, loop)
+            for old in [old for old in self.__states if old.is_closed()]:
+                del self.__states[old]
+            state = self.__states[loop] = _LoopState(self, loop)
         return state
 
     def forget(self, state: _LoopState) -> None:
         """Drop ``state`` if it is the current state of its loop."""
-        if self._states.get(state.loop) is state:
-            del self._states[state.loop]
-
-    def _check_message(self, message: ChannelMessage) -> None:
-        if not isinstance(cast(object, message), Mapping):
-            raise TypeError(f"message must be a mapping such as a dict; got {message!r}")
+        if self.__states.get(state.loop) is state:
+            del self.__states[state.loop]
 
     # -- the channel layer interface -------------------------------------------
 
     async def send(self, channel: str, message: ChannelMessage) -> None:
         """Publish ``message`` on ``channel``; it reaches only current subscribers."""
         self.require_valid_channel_name(channel)
-        self._check_message(message)
+        require_message(message)
         data = self.serializer.dumps(message)
         await (
-            self._state()
+            self.__state()
             .shard(channel)
             .run(f"send to {channel!r}", ("PUBLISH", self.channel_key(channel), data))
         )
@@ -461,7 +460,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
     async def receive(self, channel: str) -> ReceivedMessage:
         """Wait for the next message on ``channel``, subscribing to it first if needed."""
         self.require_valid_channel_name(channel)
-        state = self._state()
+        state = self.__state()
         inbox = await state.open(channel, waiting=True)
         try:
             data = await inbox.queue.get()
@@ -475,7 +474,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
         """Return a new channel name and subscribe to it: ``<prefix><random>!``."""
         channel = f"{prefix}{uuid.uuid4().hex}!"
         self.require_valid_channel_name(channel)
-        await self._state().open(channel)
+        await self.__state().open(channel)
         return channel
 
     # -- groups ----------------------------------------------------------------
@@ -486,7 +485,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
         self.require_valid_channel_name(channel)
         key = self.group_key(group)
         await (
-            self._state()
+            self.__state()
             .shard(group)
             .run(
                 f"add {channel!r} to group {group!r}",
@@ -500,7 +499,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         await (
-            self._state()
+            self.__state()
             .shard(group)
             .run(
                 f"discard {channel!r} from group {group!r}",
@@ -511,9 +510,9 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
     async def group_send(self, group: str, message: ChannelMessage) -> None:
         """Publish ``message`` on the channel of every live member of ``group``."""
         self.require_valid_group_name(group)
-        self._check_message(message)
+        require_message(message)
         data = self.serializer.dumps(message)
-        state = self._state()
+        state = self.__state()
         key = self.group_key(group)
         _, members = await state.shard(group).run(
             f"read group {group!r}",
@@ -535,7 +534,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
 
         Subscriptions stay: channels this process reads keep receiving.
         """
-        state = self._state()
+        state = self.__state()
         for inbox in state.inboxes.values():
             while not inbox.queue.empty():
                 inbox.queue.get_nowait()
@@ -558,6 +557,6 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
 
     async def close(self) -> None:
         """Close this event loop's connections and subscriptions; usable again after."""
-        state = self._states.pop(asyncio.get_running_loop(), None)
+        state = self.__states.pop(asyncio.get_running_loop(), None)
         if state is not None:
             await state.close()

@@ -58,7 +58,8 @@ class Command(BaseCommand):
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
         verbose = options["verbosity"] >= 1
-        worker = self.worker_class(application, channels, layer)
+        # By keyword, as upstream's command calls its worker_class.
+        worker = self.worker_class(application=application, channels=channels, channel_layer=layer)
         worker.run(on_ready=lambda: self._say(verbose, _listening(alias, channels)))
         self._say(verbose, "Worker stopped.")
 

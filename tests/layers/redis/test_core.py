@@ -17,7 +17,6 @@ import pytest
 import redis
 import redis.asyncio
 from asgiref.sync import async_to_sync
-from hypothesis.stateful import run_state_machine_as_test
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from channels.exceptions import ChannelFull, MessageTooLarge
@@ -34,6 +33,7 @@ from channels.testing.layers import (
     channel_layer_state_machine,
     check_channel_layer,
 )
+from tests._stateful import run_state_machine_as_test
 from tests.layers.redis.conftest import REDIS_URL, LayerMaker, delete_prefix
 
 CLAIMS = (
@@ -471,7 +471,7 @@ class TestBadInput:
     )
     async def test_non_mapping_messages(self, make_layer: LayerMaker, message: Any) -> None:
         layer = make_layer()
-        with pytest.raises(TypeError, match="a message must be a mapping"):
+        with pytest.raises(TypeError, match="message must be a mapping"):
             await layer.send("c", message)
 
     async def test_reserved_key(self, make_layer: LayerMaker) -> None:

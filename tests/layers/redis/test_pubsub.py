@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterable
 import pytest
 from asgiref.sync import async_to_sync
 from hypothesis import settings
-from hypothesis.stateful import run_state_machine_as_test
 from redis.asyncio import Redis
 
 from channels.layers.redis._hosts import HostConfig
@@ -25,6 +24,7 @@ from channels.testing.layers import (
     channel_layer_state_machine,
     check_channel_layer,
 )
+from tests._stateful import run_state_machine_as_test
 
 SHARED: str = "redis://127.0.0.1:6379"
 
@@ -238,7 +238,10 @@ class TestValidation:
 
     async def test_message_must_be_a_mapping(self, layers: Layers) -> None:
         layer = layers()
-        with pytest.raises(TypeError, match=r"message must be a mapping such as a dict; got 'x'"):
+        with pytest.raises(
+            TypeError,
+            match=r"message must be a mapping \(such as a dict with a 'type' key\); got str: 'x'",
+        ):
             await layer.send("test.chan", "x")  # type: ignore[arg-type]
 
     async def test_message_must_be_serialisable(self, layers: Layers) -> None:
