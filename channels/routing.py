@@ -24,7 +24,7 @@ from django.urls import URLPattern, URLResolver
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-from channels._importing import ModuleMissing, import_settings_module
+from channels._importing import SettingsImportError, import_settings_module
 from channels.types import ASGIApplication, Receive, Scope, Send, URLRoute
 
 __all__ = [
@@ -59,11 +59,10 @@ def get_default_application() -> ASGIApplication:
     module_path, _, name = dotted.rpartition(".")
     try:
         module = import_settings_module(module_path)
-    except ModuleMissing as exc:
+    except SettingsImportError as exc:
         raise ImproperlyConfigured(
-            f"ASGI_APPLICATION names module {module_path!r}, which does not exist: "
-            f"there is no module {exc.name!r} (ASGI_APPLICATION is {dotted!r})"
-        ) from exc
+            f"cannot import ASGI_APPLICATION {dotted!r}: {exc.reason}"
+        ) from exc.__cause__
     try:
         application: object = getattr(module, name)
     except AttributeError:

@@ -710,8 +710,8 @@ class TestGetDefaultApplication:
             pytest.param(".asgi.app", r"got '\.asgi\.app'$", id="leading-dot"),
             pytest.param(
                 "tests.no_such_module.application",
-                r"^ASGI_APPLICATION names module 'tests\.no_such_module', which does not "
-                r"exist: there is no module 'tests\.no_such_module'",
+                r"^cannot import ASGI_APPLICATION 'tests\.no_such_module\.application': "
+                r"there is no module 'tests\.no_such_module'$",
                 id="missing-module",
             ),
             pytest.param(
@@ -741,7 +741,7 @@ class TestGetDefaultApplication:
         ):
             get_default_application()
 
-    def test_an_import_error_inside_the_module_propagates(
+    def test_an_import_error_inside_the_module_is_improperly_configured_from_it(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         (tmp_path / "broken_asgi_for_routing_test.py").write_text(
@@ -750,6 +750,14 @@ class TestGetDefaultApplication:
         monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
         with (
             override_settings(ASGI_APPLICATION="broken_asgi_for_routing_test.application"),
-            pytest.raises(ModuleNotFoundError, match="no_such_dependency_for_routing_test"),
+            pytest.raises(
+                ImproperlyConfigured,
+                match=r"^cannot import ASGI_APPLICATION 'broken_asgi_for_routing_test\."
+                r"application': importing module 'broken_asgi_for_routing_test' raised "
+                r"ModuleNotFoundError: No module named 'no_such_dependency_for_routing_test'$",
+            ) as caught,
         ):
             get_default_application()
+        # The missing dependency is in the chain, where a traceback shows it.
+        assert isinstance(caught.value.__cause__, ModuleNotFoundError)
+        assert caught.value.__cause__.name == "no_such_dependency_for_routing_test"

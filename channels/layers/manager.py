@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 from channels import DEFAULT_CHANNEL_LAYER
-from channels._importing import ModuleMissing, import_settings_module
+from channels._importing import SettingsImportError, import_settings_module
 from channels.exceptions import InvalidChannelLayerError
 from channels.layers.protocols import FullChannelLayer
 
@@ -106,18 +106,10 @@ def _import_backend(alias: str, path: object) -> Callable[..., Any]:
     module_path, _, class_name = path.rpartition(".")
     try:
         module = import_settings_module(module_path)
-    except ModuleMissing as exc:
+    except SettingsImportError as exc:
         raise InvalidChannelLayerError(
-            f"cannot import BACKEND {path!r} for CHANNEL_LAYERS[{alias!r}]: "
-            f"there is no module {exc.name!r}"
-        ) from exc
-    except ImportError as exc:
-        # The module exists but failed to import (a dependency it lacks, say):
-        # upstream reports every ImportError as InvalidChannelLayerError too.
-        raise InvalidChannelLayerError(
-            f"cannot import BACKEND {path!r} for CHANNEL_LAYERS[{alias!r}]: "
-            f"importing module {module_path!r} raised {type(exc).__name__}: {exc}"
-        ) from exc
+            f"cannot import BACKEND {path!r} for CHANNEL_LAYERS[{alias!r}]: {exc.reason}"
+        ) from exc.__cause__
     backend: object = getattr(module, class_name, None)
     if not callable(backend):
         raise InvalidChannelLayerError(

@@ -164,6 +164,9 @@ def base_name_helpers() -> Observation:
         "non_local abc": layer.non_local_name("abc"),
         "non_local a!": layer.non_local_name("a!"),
         "non_local a!b!c": layer.non_local_name("a!b!c"),
+        "valid_channel_names": _outcome(layer.valid_channel_names, ["a", "b!c"]),
+        "valid_channel_names empty": _outcome(layer.valid_channel_names, []),
+        "valid_channel_names str": _outcome(layer.valid_channel_names, "abc"),
     }
     for method, name in [
         ("valid_channel_name", "abc"),

@@ -33,7 +33,6 @@ for _module in sorted(_COMPAT.glob("scenarios_*.py")):
 DIFFERENCES: dict[str, str] = {
     "routing.router_refuses_consumer_class_when_built": "Routers check their applications when",
     "routing.get_default_application_not_an_application": "names something that is not an ASGI",
-    "routing.get_default_application_broken_module": "raised inside the named module",
     "db.database_sync_to_async_is_a_function": "`database_sync_to_async` is a function",
     "consumer.as_asgi_keywords_init_cannot_take": "refuses a keyword that its consumer's",
     "generic.channel_layer_attribute": "`self.channel_layer` is a property",
