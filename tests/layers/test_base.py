@@ -98,6 +98,13 @@ class TestDeprecatedAliases:
         ):
             base.valid_channel_name("not ok")
 
+    def test_valid_channel_name_applies_the_receive_rule(self, base: BaseChannelLayer) -> None:
+        with (
+            pytest.warns(DeprecationWarning, match="deprecated"),
+            pytest.raises(TypeError, match="must end at the '!'"),
+        ):
+            base.valid_channel_name("specific.a!b", receive=True)
+
     def test_valid_group_name_warns_and_checks(self, base: BaseChannelLayer) -> None:
         with pytest.warns(DeprecationWarning, match="use require_valid_group_name"):
             assert base.valid_group_name("ok")
