@@ -38,7 +38,7 @@ from django.utils.functional import LazyObject, empty
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware, Session, SessionMiddleware
-from channels.types import ASGIApplication, Receive, Scope, Send
+from channels.types import AnyScope, ASGIApplication, Receive, Scope, Send
 
 __all__ = [
     "AuthMiddleware",
@@ -54,7 +54,7 @@ _ASYNC_AUTH = django.VERSION >= (5, 1)
 _User = AbstractBaseUser | AnonymousUser
 
 
-def _session_of(scope: Scope, caller: str) -> Session:
+def _session_of(scope: AnyScope, caller: str) -> Session:
     """Return ``scope["session"]``, or raise ValueError naming the missing middleware."""
     if "session" not in scope:
         raise ValueError(
@@ -88,7 +88,7 @@ def _check_hash(user: AbstractBaseUser, stored_hash: object) -> Literal["ok", "f
     return "bad"
 
 
-async def get_user(scope: Scope) -> _User:
+async def get_user(scope: AnyScope) -> _User:
     """Return the user logged in to the scope's session, or an AnonymousUser.
 
     A session whose auth hash no longer matches the user is flushed.
@@ -139,7 +139,7 @@ def _get_user_sync(session: Session) -> _User:
     return user
 
 
-def _user_to_log_in(scope: Scope, user: AbstractBaseUser | None) -> AbstractBaseUser:
+def _user_to_log_in(scope: AnyScope, user: AbstractBaseUser | None) -> AbstractBaseUser:
     """Return ``user``, or the authenticated user in ``scope["user"]``; raise ValueError."""
     candidate: object = scope.get("user") if user is None else user
     if not isinstance(candidate, AbstractBaseUser):
@@ -183,7 +183,7 @@ def _is_other_user(session_id: object, session_hash: object, user: AbstractBaseU
 
 
 async def login(
-    scope: Scope, user: AbstractBaseUser | None = None, backend: str | None = None
+    scope: AnyScope, user: AbstractBaseUser | None = None, backend: str | None = None
 ) -> None:
     """Log ``user`` (default: ``scope["user"]``) in to the scope's session.
 
@@ -233,7 +233,7 @@ def _login_sync(session: Session, user: AbstractBaseUser, backend_path: str) -> 
     user_logged_in.send(sender=user.__class__, request=None, user=user)
 
 
-async def logout(scope: Scope) -> None:
+async def logout(scope: AnyScope) -> None:
     """Log the scope's user out and flush the session.
 
     ``user_logged_out`` is sent first, and only when a user was logged in:
@@ -253,7 +253,7 @@ async def logout(scope: Scope) -> None:
         scope["user"] = AnonymousUser()
 
 
-def _logged_in_user(scope: Scope) -> object | None:
+def _logged_in_user(scope: AnyScope) -> object | None:
     """The user in ``scope`` if one is logged in, else None.
 
     As in Django's ``logout()``, an object without ``is_authenticated`` counts

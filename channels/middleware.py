@@ -9,6 +9,11 @@ the scope never reaches the applications outside it::
             scope = dict(scope)
             scope["user"] = await user_from_token(scope["query_string"])
             return await super().__call__(scope, receive, send)
+
+``Scope``, ``Receive`` and ``Send`` are ``channels.types``'; a middleware typed
+with an app's own plain-dict aliases (``Send = Callable[[dict[str, Any]],
+Awaitable[None]]``), subclassing this class or not, fits as well: see how the
+ASGI callable types vary in ``channels.types``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,31 @@ ASGI applications exchange three things with their server: a *scope* that
 describes the connection, *events* received from the server and *events* sent
 to it. Consumers also exchange *messages* with each other through a channel
 layer. Each gets one alias here, and every module uses these aliases.
+
+How the ASGI callable types vary
+--------------------------------
+``ASGIApplication``, ``Receive`` and ``Send`` are callable types, and a
+callable's parameters are contravariant: an application is accepted where one
+is expected when it takes at least what it will be passed. Applications flow
+both ways: this package's routers and middleware take the user's and Django's
+applications, and the user's middleware (typed with its own aliases) takes
+this package's. Both directions type-check only when each parameter has the
+same type on both sides, so each parameter gets the one type that ASGI code
+commonly writes:
+
+- a scope is ``dict[str, Any]``, as servers pass it and Django's ``ASGIHandler``
+  and app code declare it;
+- ``receive()`` returns ``dict[str, Any]``: a callable that returns a dict is
+  also one that returns a ``Mapping``, so Django's handler accepts it;
+- the event ``send`` takes is ``Any``. No single type fits here: Django's
+  stubs type it ``Mapping[str, Any]``, app code ``dict[str, Any]``, asgiref's
+  typing module a union of TypedDicts, and in a contravariant position each of
+  them rejects the others. ``Any`` is compatible both ways. The events
+  themselves are still checked where they are built: the TypedDicts below,
+  and ``AsyncConsumer.send()``, which takes an ``Event``.
+
+An application's result is ``Awaitable[None]`` where one is expected; ASGI
+ignores the value, so an application returning anything awaitable fits.
 """
 
 from __future__ import annotations
@@ -20,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ASGIApplication",
+    "AnyScope",
     "ChannelMessage",
     "ConsumerScope",
     "Event",
@@ -104,6 +130,14 @@ class ConsumerScope(TypedDict):
     channel: str
 
 
+AnyScope: TypeAlias = Scope | ConsumerScope
+"""A scope as functions that take one accept it: a consumer's ``self.scope`` or a plain dict.
+
+``login()``, ``logout()`` and ``get_user()`` take it, so both the scope a
+consumer holds and one a middleware builds fit without a cast.
+"""
+
+
 # -- events between server and application ----------------------------------
 
 Event: TypeAlias = Mapping[str, Any]
@@ -115,8 +149,12 @@ ReceivedEvent: TypeAlias = dict[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[ReceivedEvent]]
 """The ``receive`` callable a server passes to an ASGI application."""
 
-Send: TypeAlias = Callable[[Event], Awaitable[None]]
-"""The ``send`` callable a server passes to an ASGI application."""
+Send: TypeAlias = Callable[[Any], Awaitable[None]]
+"""The ``send`` callable a server passes to an ASGI application.
+
+It takes ``Any`` so that sends typed as taking a ``Mapping`` (Django), a
+``dict`` (app code) or TypedDicts (asgiref) all fit; see the module docstring.
+"""
 
 ASGIApplication: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
 """An ASGI 3 application: one call per connection."""

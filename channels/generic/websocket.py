@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TypeAlias, cast
+from collections.abc import Set as AbstractSet
+from typing import Any, TypeAlias, cast
 
 from asgiref.sync import async_to_sync
 
@@ -28,13 +29,21 @@ from channels.types import (
 __all__ = [
     "AsyncJsonWebsocketConsumer",
     "AsyncWebsocketConsumer",
+    "GroupNames",
     "JSONValue",
     "JsonWebsocketConsumer",
     "WebsocketConsumer",
 ]
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
-"""Any value that ``json.loads`` returns: what ``receive_json`` is given."""
+"""Any value that ``json.loads`` returns: what the default ``decode_json`` gives."""
+
+GroupNames: TypeAlias = list[str] | tuple[str, ...] | AbstractSet[str]
+"""The ``groups`` of a websocket consumer: a list, tuple, set or frozenset of group names.
+
+Not ``Iterable[str]``: a ``str`` is an iterable of ``str`` too, and
+``groups = "lobby"`` would join the groups ``l``, ``o``, ``b``, ``b``, ``y``.
+"""
 
 # The close code ASGI reports when a disconnect event carries none.
 _NO_STATUS_CODE = 1005
@@ -83,6 +92,18 @@ def _frame_data(message: WebSocketReceiveEvent) -> str | bytes:
     return data
 
 
+def _group_names(consumer: WebsocketConsumer | AsyncWebsocketConsumer) -> GroupNames:
+    """Return the consumer's ``groups``; raise TypeError when it is a str."""
+    groups: object = consumer.groups
+    if isinstance(groups, str):
+        raise TypeError(
+            f"{type(consumer).__qualname__}.groups must be a list (or tuple or set) of group "
+            "names, not a str, whose characters would each be joined as a group: write "
+            f"groups = [{groups!r}]; got {groups!r}"
+        )
+    return consumer.groups
+
+
 def _binary_frame_error(consumer: object, bytes_data: bytes | None) -> ValueError:
     arrived = "no text_data" if bytes_data is None else f"a binary frame of {len(bytes_data)} bytes"
     return ValueError(
@@ -98,8 +119,8 @@ class WebsocketConsumer(SyncConsumer):
     ``connect`` runs and leaves them when the socket closes.
     """
 
-    #: Groups to join while connected: any iterable of group names.
-    groups: Iterable[str] = ()
+    #: Groups to join while connected: a list, tuple or set of group names.
+    groups: GroupNames = ()
 
     # Keywords are accepted and ignored, as upstream: a subclass's __init__
     # may pass its own on with super().__init__(*args, **kwargs).
@@ -110,7 +131,7 @@ class WebsocketConsumer(SyncConsumer):
 
     def websocket_connect(self, message: WebSocketConnectEvent) -> None:
         """Join ``groups``, then call ``connect``."""
-        for group in self.groups:
+        for group in _group_names(self):
             async_to_sync(self.channel_layer.group_add)(group, self.channel_name)
         try:
             self.connect()
@@ -164,7 +185,7 @@ class WebsocketConsumer(SyncConsumer):
 
     def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         """Leave ``groups``, call ``disconnect``, and stop the consumer."""
-        for group in self.groups:
+        for group in _group_names(self):
             async_to_sync(self.channel_layer.group_discard)(group, self.channel_name)
         self.disconnect(message.get("code", _NO_STATUS_CODE))
         raise StopConsumer
@@ -188,8 +209,15 @@ class JsonWebsocketConsumer(WebsocketConsumer):
             raise _binary_frame_error(self, bytes_data)
         self.receive_json(self.decode_json(text_data), **kwargs)
 
-    def receive_json(self, content: JSONValue, **kwargs: object) -> None:
-        """Handle decoded JSON from the client."""
+    def receive_json(self, content: Any, **kwargs: object) -> None:
+        """Handle decoded JSON from the client: what ``decode_json`` returned.
+
+        ``content`` is typed ``Any`` so that an override can declare what its
+        protocol sends (``dict[str, Any]``, ``list[Any]``, a ``JSONValue``, or
+        what an overridden ``decode_json`` builds): a parameter type narrower
+        than the base's would be an incompatible override. Check the shape of
+        what a client sent before relying on it.
+        """
 
     # ``content`` is whatever encode_json can encode: anything json.dumps takes
     # by default, more when encode_json is overridden (dates, UUIDs...).
@@ -198,10 +226,14 @@ class JsonWebsocketConsumer(WebsocketConsumer):
         super().send(text_data=self.encode_json(content), close=close)
 
     @classmethod
-    def decode_json(cls, text_data: str) -> JSONValue:
-        """Decode a text frame; override to customise."""
-        content: JSONValue = json.loads(text_data)
-        return content
+    def decode_json(cls, text_data: str) -> Any:
+        """Decode a text frame; override to customise.
+
+        By default the result is a ``JSONValue``. It is typed ``Any`` because an
+        override may build other values (``Decimal`` floats, objects from an
+        ``object_hook``), which ``receive_json`` is then declared to take.
+        """
+        return json.loads(text_data)
 
     @classmethod
     def encode_json(cls, content: object) -> str:
@@ -217,8 +249,8 @@ class AsyncWebsocketConsumer(AsyncConsumer):
     ``connect`` runs and leaves them when the socket closes.
     """
 
-    #: Groups to join while connected: any iterable of group names.
-    groups: Iterable[str] = ()
+    #: Groups to join while connected: a list, tuple or set of group names.
+    groups: GroupNames = ()
 
     # Keywords are accepted and ignored, as upstream: a subclass's __init__
     # may pass its own on with super().__init__(*args, **kwargs).
@@ -229,7 +261,7 @@ class AsyncWebsocketConsumer(AsyncConsumer):
 
     async def websocket_connect(self, message: WebSocketConnectEvent) -> None:
         """Join ``groups``, then call ``connect``."""
-        for group in self.groups:
+        for group in _group_names(self):
             await self.channel_layer.group_add(group, self.channel_name)
         try:
             await self.connect()
@@ -283,7 +315,7 @@ class AsyncWebsocketConsumer(AsyncConsumer):
 
     async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         """Leave ``groups``, call ``disconnect``, and stop the consumer."""
-        for group in self.groups:
+        for group in _group_names(self):
             await self.channel_layer.group_discard(group, self.channel_name)
         await self.disconnect(message.get("code", _NO_STATUS_CODE))
         raise StopConsumer
@@ -307,8 +339,15 @@ class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
             raise _binary_frame_error(self, bytes_data)
         await self.receive_json(await self.decode_json(text_data), **kwargs)
 
-    async def receive_json(self, content: JSONValue, **kwargs: object) -> None:
-        """Handle decoded JSON from the client."""
+    async def receive_json(self, content: Any, **kwargs: object) -> None:
+        """Handle decoded JSON from the client: what ``decode_json`` returned.
+
+        ``content`` is typed ``Any`` so that an override can declare what its
+        protocol sends (``dict[str, Any]``, ``list[Any]``, a ``JSONValue``, or
+        what an overridden ``decode_json`` builds): a parameter type narrower
+        than the base's would be an incompatible override. Check the shape of
+        what a client sent before relying on it.
+        """
 
     # ``content`` is whatever encode_json can encode: anything json.dumps takes
     # by default, more when encode_json is overridden (dates, UUIDs...).
@@ -317,10 +356,14 @@ class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
         await super().send(text_data=await self.encode_json(content), close=close)
 
     @classmethod
-    async def decode_json(cls, text_data: str) -> JSONValue:
-        """Decode a text frame; override to customise."""
-        content: JSONValue = json.loads(text_data)
-        return content
+    async def decode_json(cls, text_data: str) -> Any:
+        """Decode a text frame; override to customise.
+
+        By default the result is a ``JSONValue``. It is typed ``Any`` because an
+        override may build other values (``Decimal`` floats, objects from an
+        ``object_hook``), which ``receive_json`` is then declared to take.
+        """
+        return json.loads(text_data)
 
     @classmethod
     async def encode_json(cls, content: object) -> str:

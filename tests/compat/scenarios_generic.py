@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import async_to_sync
 
+from channels.consumer import AsyncConsumer
 from channels.exceptions import AcceptConnection, DenyConnection
 from channels.generic.http import AsyncHttpConsumer
 from channels.generic.websocket import (
@@ -18,6 +18,9 @@ from channels.generic.websocket import (
 )
 
 from ._harness import Observation, drive, jsonable, raised, scenario
+
+if TYPE_CHECKING:
+    from channels.generic.websocket import GroupNames  # not in upstream: for the checkers only
 
 WEBSOCKET: dict[str, object] = {"type": "websocket", "path": "/", "headers": []}
 HTTP: dict[str, object] = {"type": "http", "method": "GET", "path": "/", "headers": []}
@@ -42,7 +45,7 @@ def _disconnect(code: int | None = 1000) -> dict[str, object]:
 
 
 class SyncSocket(WebsocketConsumer):
-    groups: Iterable[str] = ["scenario-sync"]
+    groups: GroupNames = ["scenario-sync"]
 
     def connect(self) -> None:
         self.accept(subprotocol="chat", headers=[[b"x-a", b"1"], (b"x-b", b"2")])
@@ -70,7 +73,7 @@ class SyncSocket(WebsocketConsumer):
 
 
 class AsyncSocket(AsyncWebsocketConsumer):
-    groups: Iterable[str] = ["scenario-async"]
+    groups: GroupNames = ["scenario-async"]
 
     async def connect(self) -> None:
         await self.accept(subprotocol="chat", headers=[[b"x-a", b"1"], (b"x-b", b"2")])
@@ -156,6 +159,37 @@ async def websocket_groups_are_joined() -> Observation:
         events = [CONNECT, *_frames("group"), _disconnect()]
         result = await drive(instance, dict(WEBSOCKET), events)
         seen[flavour] = {"result": result, "groups": jsonable(list(instance.groups))}
+    return seen
+
+
+def _joined(consumer: WebsocketConsumer | AsyncWebsocketConsumer) -> str:
+    """The groups the consumer's channel is in, by the in-memory layer's ``groups``."""
+    layer: Any = consumer.channel_layer  # ``groups`` is the in-memory layer's, not the Protocol's
+    return " ".join(
+        sorted(g for g, members in layer.groups.items() if consumer.channel_name in members)
+    )
+
+
+class SyncReportsGroups(WebsocketConsumer):
+    def connect(self) -> None:
+        self.accept()
+        self.send(text_data=_joined(self))
+
+
+class AsyncReportsGroups(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        await self.accept()
+        await self.send(text_data=_joined(self))
+
+
+@scenario
+async def websocket_groups_given_as_one_string() -> Observation:
+    """``groups = "lobby"``: upstream joins one group per character; here it is refused."""
+    seen: dict[str, Observation] = {}
+    for flavour, consumer in {"sync": SyncReportsGroups, "async": AsyncReportsGroups}.items():
+        # Built with type(): the type checkers reject a str for groups, as they should.
+        lettered = cast("type[AsyncConsumer]", type("Lettered", (consumer,), {"groups": "lobby"}))
+        seen[flavour] = await drive(lettered.as_asgi(), dict(WEBSOCKET), [CONNECT, _disconnect()])
     return seen
 
 

@@ -20,6 +20,7 @@ from channels.exceptions import (
 from channels.generic.websocket import (
     AsyncJsonWebsocketConsumer,
     AsyncWebsocketConsumer,
+    GroupNames,
     JSONValue,
     JsonWebsocketConsumer,
     WebsocketConsumer,
@@ -236,6 +237,7 @@ class TestGroups:
             pytest.param(["a", "b"], id="list"),
             pytest.param({"a", "b"}, id="set"),
             pytest.param(("a", "b"), id="tuple"),
+            pytest.param(frozenset({"a", "b"}), id="frozenset"),
         ],
     )
     @override_settings(CHANNEL_LAYERS=RECORDING_LAYER)
@@ -251,6 +253,21 @@ class TestGroups:
         await communicator.disconnect(code=4000)
         assert sorted(layer.left) == [("a", channel), ("b", channel)]
         assert codes == [4000]
+
+    @override_settings(CHANNEL_LAYERS=RECORDING_LAYER)
+    async def test_a_str_of_groups_is_refused_naming_the_consumer(
+        self, consumer: type[AsyncConsumer]
+    ) -> None:
+        # A str is an iterable of str: joined as it is, it would be one group per character.
+        communicator = communicator_for(consumer, groups="lobby")
+        with pytest.raises(
+            TypeError,
+            match=rf"^{consumer.__name__}\.groups must be a list \(or tuple or set\) of group "
+            r"names, not a str, whose characters would each be joined as a group: write "
+            r"groups = \['lobby'\]; got 'lobby'$",
+        ):
+            await communicator.connect()
+        assert recording_layer().joined == []
 
     @override_settings(CHANNEL_LAYERS={})
     async def test_no_groups_needs_no_layer(self, consumer: type[AsyncConsumer]) -> None:
@@ -515,7 +532,7 @@ class ChatMessage(TypedDict):
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     """The tutorial's chat room, typed the way a user would type it."""
 
-    groups: Iterable[str] = ["announcements"]
+    groups: GroupNames = ["announcements"]
 
     async def connect(self) -> None:
         self.room: str = self.scope["url_route"]["kwargs"]["room"]
