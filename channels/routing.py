@@ -25,6 +25,7 @@ from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 from channels._importing import SettingsImportError, import_settings_module
+from channels.lifespan import Lifespan, LifespanHook
 from channels.types import ASGIApplication, Receive, Scope, Send, URLRoute
 
 __all__ = [
@@ -80,19 +81,37 @@ def get_default_application() -> ASGIApplication:
 class ProtocolTypeRouter:
     """Route each connection to the application for its scope ``type``.
 
-    ``application_mapping`` maps a type (``"http"``, ``"websocket"``, or a
-    worker's ``"channel"``) to the application that serves it.
+    ``application_mapping`` maps a type (``"http"``, ``"websocket"``, a
+    worker's ``"channel"``, or ``"lifespan"``) to the application that serves it.
+
+    Without a ``"lifespan"`` application the router answers the server's
+    lifespan scope itself (see ``channels.lifespan.Lifespan``): it runs the
+    ``lifespan`` hooks, in order at startup and in reverse at shutdown, and
+    then closes every channel layer this process opened.
     """
 
-    def __init__(self, application_mapping: Mapping[str, ASGIApplication]) -> None:
+    def __init__(
+        self,
+        application_mapping: Mapping[str, ASGIApplication],
+        *,
+        lifespan: Sequence[LifespanHook] = (),
+    ) -> None:
         for protocol, application in application_mapping.items():
             _check_application(application, f"ProtocolTypeRouter application for {protocol!r}")
+        if "lifespan" in application_mapping and lifespan:
+            raise TypeError(
+                "ProtocolTypeRouter takes lifespan hooks or a 'lifespan' application, not "
+                "both: move the hooks into that application, or drop its entry"
+            )
         self.application_mapping = application_mapping
+        self.__lifespan = Lifespan(lifespan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         """Run the application for ``scope["type"]``; raise ValueError when there is none."""
         protocol = scope["type"]
         application = self.application_mapping.get(protocol)
+        if application is None and protocol == "lifespan":
+            application = self.__lifespan
         if application is None:
             raise ValueError(
                 f"ProtocolTypeRouter has no application for scope type {protocol!r}; "

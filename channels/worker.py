@@ -8,6 +8,11 @@ order. ``ChannelNameRouter`` picks an application per channel name.
 On SIGINT or SIGTERM the worker stops taking messages from the layer, lets
 each instance finish the messages it has already been handed, cancels the
 instances, closes the layer and returns.
+
+``run()`` (what ``runworker`` calls) serves the application's ASGI lifespan
+around that, as a server would: its startup runs before the worker listens,
+its shutdown after the worker stopped, and each instance's scope gets a copy
+of the lifespan state as ``scope["state"]``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import FrameType
 
 from channels.layers.protocols import ChannelLayer, ClosableChannelLayer
+from channels.lifespan import LifespanState, run_lifespan
 from channels.types import ASGIApplication, Event, ReceivedEvent, Scope
 
 __all__ = ["Worker"]
@@ -38,9 +44,13 @@ class _Instance:
         application: ASGIApplication,
         channel: str,
         sent: Callable[[Scope, Event], Awaitable[None]],
+        state: LifespanState | None,
     ) -> None:
         self.channel = channel
         self.scope: Scope = {"type": "channel", "channel": channel}
+        if state is not None:
+            # A copy of the dict, not of its values, as ASGI servers copy it.
+            self.scope["state"] = dict(state)
         self.sent = sent
         self.inbox: asyncio.Queue[ReceivedEvent] = asyncio.Queue()
         # Set while the application waits in receive() with nothing queued:
@@ -105,6 +115,7 @@ class Worker:
         self.channel_layer = channel_layer
         self.max_applications = max_applications
         self.__instances: dict[str, _Instance] = {}
+        self.__state: LifespanState | None = None
 
     async def application_send(self, scope: Scope, message: Event) -> None:
         """Take an event an application sent; by default refuse it with NotImplementedError.
@@ -122,8 +133,14 @@ class Worker:
     def run(self, on_ready: Callable[[], object] | None = None) -> None:
         """Serve until SIGINT or SIGTERM, then stop cleanly; call ``on_ready`` once serving.
 
-        Call it from the main thread: it installs signal handlers, and
-        restores the previous ones when it returns.
+        The application's lifespan startup runs first and its shutdown last
+        (see ``channels.lifespan.run_lifespan``). Call it from the main
+        thread: it installs signal handlers, and restores the previous ones
+        when it returns.
+
+        Raises:
+            LifespanFailed: the application's lifespan startup (the worker
+                never listens) or shutdown failed.
         """
         asyncio.run(self.__serve_until_signalled(on_ready))
 
@@ -138,9 +155,11 @@ class Worker:
         # platform, and the handler only hands the request to the loop.
         previous = {signum: signal.signal(signum, stop) for signum in _STOP_SIGNALS}
         try:
-            if on_ready is not None:
-                on_ready()
-            await self.handle(shutdown)
+            async with run_lifespan(self.application) as state:
+                self.__state = state
+                if on_ready is not None:
+                    on_ready()
+                await self.handle(shutdown)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -191,7 +210,7 @@ class Worker:
             instance.deliver(message)
 
     def __start(self, channel: str) -> _Instance:
-        instance = _Instance(self.application, channel, self.application_send)
+        instance = _Instance(self.application, channel, self.application_send, self.__state)
         self.__instances[channel] = instance
         instance.task.add_done_callback(lambda _: self.__finished(instance))
         return instance

@@ -110,7 +110,7 @@ class TestProtocolTypeRouter:
         [
             pytest.param(
                 {"http": App("h"), "websocket": App("w")},
-                r"^ProtocolTypeRouter has no application for scope type 'lifespan'; "
+                r"^ProtocolTypeRouter has no application for scope type 'webtransport'; "
                 r"it routes 'http', 'websocket'$",
                 id="two-known",
             ),
@@ -122,7 +122,7 @@ class TestProtocolTypeRouter:
     ) -> None:
         router = ProtocolTypeRouter(mapping)
         with pytest.raises(ValueError, match=match):
-            await router({"type": "lifespan"}, receive, send)
+            await router({"type": "webtransport"}, receive, send)
 
     async def test_a_scope_without_type_is_a_key_error(self) -> None:
         with pytest.raises(KeyError, match="type"):

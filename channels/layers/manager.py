@@ -94,6 +94,25 @@ class ChannelLayerManager:
         self.backends[key] = layer
         return old
 
+    async def close_all(self) -> None:
+        """Close every layer this manager holds, releasing its connections.
+
+        Each layer is closed even when closing another fails; the first failure
+        is raised afterwards. The layers stay cached: a closed layer opens new
+        connections when it is used again.
+        """
+        failure: Exception | None = None
+        for layer in list(self.backends.values()):
+            # A test double built from BACKEND may have no close(): it holds nothing.
+            if not hasattr(layer, "close"):
+                continue
+            try:
+                await layer.close()
+            except Exception as exc:  # the other layers still get closed
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
 
 def _import_backend(alias: str, path: object) -> Callable[..., Any]:
     # The class (or factory) takes the CONFIG keys, which are only known at

@@ -122,7 +122,8 @@ async def protocol_type_router_unknown_type() -> Observation:
     """A scope type with no application, and a scope with no type at all."""
     router = ProtocolTypeRouter({"http": _App("http")})
     return {
-        "lifespan": await _outcome(router({"type": "lifespan"}, _receive, _send)),
+        # Not "lifespan": this router answers it (scenarios_lifespan.py).
+        "unknown": await _outcome(router({"type": "webtransport"}, _receive, _send)),
         "no-type": await _outcome(router({"path": "/"}, _receive, _send)),
         "empty": await _outcome(ProtocolTypeRouter({})({"type": "http"}, _receive, _send)),
     }

@@ -1,4 +1,4 @@
-"""Run the chat demo under a real ASGI server, as a subprocess on a loopback port."""
+"""Run the chat demo, or another app, under a real ASGI server: a subprocess on a loopback port."""
 
 from __future__ import annotations
 
@@ -15,17 +15,21 @@ from pathlib import Path
 from tests._processes import free_port, stop_process
 
 __all__ = [
+    "CHAT_APP",
     "CHAT_DIR",
+    "HOST",
     "REPO",
     "SERVERS",
     "ChatServer",
     "chat_environment",
     "migrate",
+    "server_command",
     "serving",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
 CHAT_DIR = REPO / "examples" / "chat"
+CHAT_APP = "chat_project.asgi:application"
 HOST = "127.0.0.1"
 SERVERS = ("daphne", "uvicorn", "hypercorn")
 
@@ -86,13 +90,13 @@ def migrate(env: Mapping[str, str]) -> None:
         raise RuntimeError(f"manage.py migrate failed ({result.returncode}):\n{result.stderr}")
 
 
-def _command(server: str, port: int) -> list[str]:
-    app = "chat_project.asgi:application"
+def server_command(server: str, port: int, app: str = CHAT_APP) -> list[str]:
+    """Return the command line that serves ``app`` (``module:attribute``) with ``server``."""
     if server == "daphne":
         return [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port), app]
     if server == "uvicorn":
-        # Django's ASGI handler does not speak the lifespan protocol.
-        args = ["--host", HOST, "--port", str(port), "--lifespan", "off"]
+        # Lifespan on: an app that cannot start must stop the server.
+        args = ["--host", HOST, "--port", str(port), "--lifespan", "on"]
         return [sys.executable, "-m", "uvicorn", *args, app]
     if server == "hypercorn":
         return [sys.executable, "-m", "hypercorn", "--bind", f"{HOST}:{port}", app]
@@ -130,14 +134,18 @@ def _tail(log: Path, lines: int = 40) -> str:
 
 @contextmanager
 def serving(
-    server: str, env: Mapping[str, str], log_dir: Path
+    server: str,
+    env: Mapping[str, str],
+    log_dir: Path,
+    app: str = CHAT_APP,
+    cwd: Path = CHAT_DIR,
 ) -> Generator[ChatServer, None, None]:
-    """Serve the demo with ``server`` on a free port until the block ends, then stop it."""
+    """Serve ``app`` (the demo) with ``server`` on a free port until the block ends; stop it."""
     port = free_port(HOST)
     log = log_dir / f"{server}-{port}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            _command(server, port), cwd=CHAT_DIR, env=dict(env), stdout=output, stderr=output
+            server_command(server, port, app), cwd=cwd, env=dict(env), stdout=output, stderr=output
         )
     try:
         running = ChatServer(server, port, process, log)

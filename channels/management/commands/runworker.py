@@ -3,6 +3,9 @@
 The application is ``settings.ASGI_APPLICATION``; its ``"channel"`` scopes
 (usually a ``ChannelNameRouter``) handle the messages. Once the worker listens
 it writes one line to stdout saying so; SIGINT or SIGTERM stop it cleanly.
+The application's lifespan (``ProtocolTypeRouter``'s hooks) runs around the
+work: startup before the worker listens, shutdown after it stopped. A failed
+startup or shutdown ends the command with an error saying why.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.exceptions import InvalidChannelLayerError
 from channels.layers import channel_layers, get_channel_layer
+from channels.lifespan import LifespanFailed
 from channels.routing import get_default_application
 from channels.worker import Worker
 
@@ -60,7 +64,10 @@ class Command(BaseCommand):
         verbose = options["verbosity"] >= 1
         # By keyword, as upstream's command calls its worker_class.
         worker = self.worker_class(application=application, channels=channels, channel_layer=layer)
-        worker.run(on_ready=lambda: self._say(verbose, _listening(alias, channels)))
+        try:
+            worker.run(on_ready=lambda: self._say(verbose, _listening(alias, channels)))
+        except LifespanFailed as exc:
+            raise CommandError(str(exc)) from exc
         self._say(verbose, "Worker stopped.")
 
     def _say(self, verbose: bool, line: str) -> None:

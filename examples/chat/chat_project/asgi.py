@@ -2,7 +2,8 @@
 
 HTTP goes to Django (static files included, so one command serves the whole
 demo); websockets go through the origin check, then cookies, sessions and the
-user, then the room routes.
+user, then the room routes. The router answers the server's lifespan: at
+startup it checks the channel layer, at shutdown it closes it (``chat.lifespan``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat_project.settings")
 # Set Django up before anything imports models (the auth middleware does).
 _django_application = get_asgi_application()
 
+from chat.lifespan import channel_layer  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
@@ -31,5 +33,6 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
-    }
+    },
+    lifespan=[channel_layer],
 )
