@@ -9,6 +9,13 @@ not count. Rates are operations per second (higher is better).
 
 Fan-out times only the ``group_send`` calls; every member's messages are then
 received (untimed) and checked, complete and in order.
+
+The pub/sub rows put ``channels.layers.redis.RedisPubSubChannelLayer`` against
+``channels_redis.pubsub.RedisPubSubChannelLayer``. Their fan-out times each
+``group_send`` until every local member has received its copy, since a
+pub/sub ``group_send`` returns before anyone has it (deliveries per second).
+Overload floods a group of 10 from another process at twice what its consumers
+can take and reports the percentage of deliveries made during the flood.
 """
 
 from __future__ import annotations
@@ -42,6 +49,17 @@ def _make_layer() -> Any:
     except ImportError:
         from channels.layers.redis import RedisChannelLayer
     return RedisChannelLayer(hosts=[URL], prefix=prefix)
+
+
+def _make_pubsub_layer() -> Any:
+    prefix = f"bench-{uuid.uuid4().hex[:12]}"
+    try:
+        from channels_redis.pubsub import (  # type: ignore[import-not-found]  # upstream side only
+            RedisPubSubChannelLayer,
+        )
+    except ImportError:
+        from channels.layers.redis import RedisPubSubChannelLayer
+    return RedisPubSubChannelLayer(hosts=[URL], prefix=prefix)
 
 
 async def _close(layer: Any) -> None:
@@ -135,6 +153,135 @@ async def layer_fanout(members: int, specific: bool) -> float:
     try:
         return await _fanout(members, names, group_send, layer.receive, 10 if members < 1000 else 4)
     finally:
+        await _close(layer)
+
+
+# -- the pub/sub layer --------------------------------------------------------------------------
+
+
+async def pubsub_round_trip() -> float:
+    layer = _make_pubsub_layer()
+    channel = await layer.new_channel()
+    batch = round_trips(layer, channel, 20)
+    try:
+        return await measure_rate(batch, clock=WALL, min_time=0.4)
+    finally:
+        await _close(layer)
+
+
+async def _delivered(
+    names: list[str],
+    group_send: Callable[[int], Awaitable[None]],
+    receive: Callable[[str], Awaitable[dict[str, Any]]],
+    batches: int,
+) -> float:
+    """Deliveries per second: from each ``group_send`` until every member has its copy.
+
+    Pub/sub ``group_send`` returns once Redis has the message, before any member
+    has it, so the receives are timed too.
+    """
+    timed = 0.0
+    for n in range(batches + 1):
+        start = WALL()
+        # One timeout for the batch: a wait_for per receive would cost more than the receive.
+        async with asyncio.timeout(10):
+            await group_send(n)
+            for name in names:
+                message = await receive(name)
+                if message["n"] != n:
+                    raise DeliveryError(1, f"{name} expected #{n}, got {message!r}")
+        if n:  # the first is warm-up
+            timed += WALL() - start
+    return batches * len(names) / timed
+
+
+async def pubsub_fanout(members: int) -> float:
+    layer = _make_pubsub_layer()
+    names = [await layer.new_channel() for _ in range(members)]
+    for name in names:
+        await layer.group_add("room", name)
+
+    async def group_send(n: int) -> None:
+        await layer.group_send("room", message(n))
+
+    try:
+        return await _delivered(names, group_send, layer.receive, max(20, 20_000 // members))
+    finally:
+        await _close(layer)
+
+
+# A publisher in a process of its own: PUBLISH ``payload`` on ``name`` at ``rate`` per
+# second for ``seconds``, in batches every 10 ms, then print how many it sent.
+_PUBLISHER = r"""
+import sys, time
+from redis import Redis
+url, name, rate, seconds, payload = sys.argv[1:]
+client = Redis.from_url(url)
+payload = bytes.fromhex(payload)
+per_tick = max(1, int(float(rate) / 100))
+sent = 0
+start = time.perf_counter()
+while time.perf_counter() - start < float(seconds):
+    pipe = client.pipeline(transaction=False)
+    for _ in range(per_tick):
+        pipe.publish(name, payload)
+    pipe.execute()
+    sent += per_tick
+    time.sleep(max(0.0, start + sent / float(rate) - time.perf_counter()))
+print(sent)
+"""
+
+OVERLOAD_MEMBERS = 10
+OVERLOAD_RATE = 10_000  # group messages per second: 100,000 deliveries/s offered
+OVERLOAD_SECONDS = 3.0
+OVERLOAD_WORK = 20e-6  # seconds of CPU each consumer spends per message: 50,000/s at most
+
+
+async def pubsub_overload() -> float:
+    """Percent of offered deliveries made while a group gets twice what its consumers can take.
+
+    The same raw publisher (another process) floods the group's pub/sub channel
+    for both sides; each member's consumer spends OVERLOAD_WORK of CPU per
+    message. Only deliveries made while the flood lasts count.
+    """
+    layer = _make_pubsub_layer()
+    names = [await layer.new_channel() for _ in range(OVERLOAD_MEMBERS)]
+    for name in names:
+        await layer.group_add("room", name)
+    delivered = 0
+    deadline = time.perf_counter() + OVERLOAD_SECONDS
+
+    async def consume(name: str) -> None:
+        nonlocal delivered
+        # A receive that finds a message queued may not yield to the event loop,
+        # so each consumer watches the deadline itself.
+        while time.perf_counter() < deadline:
+            await layer.receive(name)
+            end = time.perf_counter() + OVERLOAD_WORK
+            while time.perf_counter() < end:
+                pass
+            delivered += end < deadline
+
+    consumers = [asyncio.create_task(consume(name)) for name in names]
+    try:
+        publisher = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _PUBLISHER,
+            URL,
+            f"{layer.prefix}__group__room",
+            str(OVERLOAD_RATE),
+            str(OVERLOAD_SECONDS),
+            layer.serialize(message(0)).hex(),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        stdout, _ = await publisher.communicate()
+        await asyncio.wait(consumers, timeout=1)
+        return 100 * delivered / (int(stdout) * OVERLOAD_MEMBERS)
+    finally:
+        for consumer in consumers:
+            consumer.cancel()
+        await asyncio.gather(*consumers, return_exceptions=True)
         await _close(layer)
 
 
@@ -266,12 +413,18 @@ async def run_layer(report: Report) -> None:
                 "sends/s",
                 partial(layer_fanout, members, specific),
             )
+    await report.run("pubsub.round_trip", "ops/s", pubsub_round_trip)
+    for members in FANOUT_SIZES:
+        await report.run(
+            f"pubsub.fanout_{members}", "deliveries/s", partial(pubsub_fanout, members)
+        )
+    await report.run("pubsub.overload", "% delivered", pubsub_overload)
 
 
 async def run_limits(report: Report) -> None:
     await report.run("redis.round_trip", "ops/s", raw_round_trip)
     await report.run("redis.round_trip_specific", "ops/s", raw_round_trip)
-    await report.run("redis.publish_round_trip", "ops/s", raw_publish_round_trip)
+    await report.run("pubsub.round_trip", "ops/s", raw_publish_round_trip)
     for members in FANOUT_SIZES:
         await report.run(f"redis.fanout_{members}_normal", "sends/s", partial(raw_fanout, members))
         await report.run(

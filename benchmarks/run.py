@@ -213,6 +213,14 @@ def _works(table: Table) -> tuple[float | None, bool]:
     return (1.0 if ok else 0.0), ok
 
 
+def _pubsub_lossless(table: Table) -> tuple[float | None, bool]:
+    rows = [
+        row["ours"] for name, row in table.items() if name.startswith("pubsub.") and "ours" in row
+    ]
+    ok = bool(rows) and all(not samples.failures and samples.values for samples in rows)
+    return (1.0 if ok else 0.0), ok
+
+
 def _server_echo(table: Table) -> tuple[float | None, bool]:
     speed = _ratio(table, "server.echo", "upstream")
     p99 = _ratio(table, "server.echo_p99", "upstream")
@@ -230,6 +238,10 @@ TARGETS = [
         "Redis fan-out 1,000 normal vs channels-redis", "redis.fanout_1000_normal", "upstream", 5
     ),
     Target("Redis 100 concurrent receivers work", _works, "no loss", "redis.concurrent_100"),
+    _at_least("pub/sub round trip vs channels-redis", "pubsub.round_trip", "upstream", 1.2),
+    _at_least("pub/sub fan-out 1,000 vs channels-redis", "pubsub.fanout_1000", "upstream", 2),
+    _at_least("pub/sub overload, delivered vs channels-redis", "pubsub.overload", "upstream", 1),
+    Target("pub/sub workloads lose nothing", _pubsub_lossless, "no loss", "pubsub.round_trip"),
     _at_least("consumer async echo vs upstream", "consumer.async_echo", "upstream", 2),
     _at_least("consumer sync echo vs upstream", "consumer.sync_echo", "upstream", 1.5),
     _at_least("consumer broadcast to 200 vs upstream", "consumer.broadcast_200", "upstream", 3),
@@ -282,6 +294,9 @@ CHART_TARGETS = {
     "mem.fanout_1000": 30.0,
     "redis.round_trip": 2.0,
     "redis.fanout_1000_normal": 5.0,
+    "pubsub.round_trip": 1.2,
+    "pubsub.fanout_1000": 2.0,
+    "pubsub.overload": 1.0,
     "consumer.async_echo": 2.0,
     "consumer.sync_echo": 1.5,
     "consumer.broadcast_200": 3.0,

@@ -38,6 +38,7 @@ DIFFERENCES: dict[str, str] = {
     "generic.channel_layer_attribute": "`self.channel_layer` is a property",
     "generic.http_consumer_str_and_malformed_headers": "encodes headers given as str",
     "generic.websocket_disconnect_without_code": "a `websocket.disconnect` without a code",
+    "generic.websocket_groups_given_as_one_string": "`groups` given as one string",
     "auth.get_user_with_secret_key_fallbacks": "`SECRET_KEY_FALLBACKS` and then storing",
     "auth.login_anonymous_user_in_scope": "`login()` with an `AnonymousUser`",
     "auth.login_same_user_again": "`login()` always rotates the session key",
@@ -63,6 +64,10 @@ DIFFERENCES: dict[str, str] = {
     "layers.in_memory_send_drops_expired_messages": "on every call",
     "layers.in_memory_empty_group_after_expiry": "a group whose last membership lapsed",
     "layers.redis_pubsub_new_channel_name": "`RedisPubSubChannelLayer.new_channel(prefix)`",
+    "redis_pubsub.membership_after_a_cancelled_receive": "leaves its groups with it",
+    "redis_pubsub.names_are_checked": "checks channel and group names",
+    "redis_core.deserialize_unreadable": "cannot be decoded or decrypted raises",
+    "lifespan.router_without_a_lifespan_entry": "answers the ASGI lifespan scope",
 }
 
 

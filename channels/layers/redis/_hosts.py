@@ -17,9 +17,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import NoBackoff
 
-__all__ = ["HostConfig", "consistent_hash", "decode_hosts", "describe_host", "make_pool"]
+__all__ = [
+    "HostConfig",
+    "close_pool",
+    "consistent_hash",
+    "decode_hosts",
+    "describe_host",
+    "make_pool",
+]
 
 HostConfig: TypeAlias = "str | tuple[str, int] | list[Any] | Mapping[str, Any]"
 """One ``hosts`` entry. Dict values stay ``Any``: they are redis-py connection options."""
@@ -120,8 +129,16 @@ def make_pool(host: Mapping[str, Any]) -> ConnectionPool:
 
     Plain hosts get a WaitingConnectionPool: when every connection is busy a
     command waits for one instead of failing with "Too many connections".
+
+    Every pool's connections retry a command once, at once, on a fresh
+    connection after a connection error or timeout (unless the host's options
+    set ``retry``). A pooled connection may predate a Redis restart, and
+    redis-py does not check connections when they leave the pool (with RESP3
+    it skips even the closed-socket check), so without it the first use of each
+    such connection, seconds or minutes later, fails with "Connection closed by
+    server".
     """
-    options = dict(host)
+    options: dict[str, Any] = {"retry": Retry(NoBackoff(), 1), **host}
     if "address" in options:
         url = options.pop("address")
         return WaitingConnectionPool.from_url(url, **options)  # pyright: ignore[reportUnknownMemberType] -- redis-py leaves **kwargs unannotated
@@ -132,6 +149,21 @@ def make_pool(host: Mapping[str, Any]) -> ConnectionPool:
         )
         return _SentinelConnectionPool(master_name, sentinel, **options)
     return WaitingConnectionPool(**options)
+
+
+async def close_pool(pool: ConnectionPool) -> None:
+    """Close every connection of ``pool``; for a Sentinel pool, its Sentinel connections too.
+
+    A Sentinel pool asks the Sentinels for the master through clients of its
+    own, which ``pool.aclose()`` leaves open.
+    """
+    try:
+        await pool.aclose()
+    finally:
+        if isinstance(pool, SentinelConnectionPool):
+            # redis-py leaves sentinel_manager unannotated: it is the Sentinel given above.
+            manager = cast(Sentinel, pool.sentinel_manager)  # pyright: ignore[reportUnknownMemberType]
+            await manager.aclose()
 
 
 def describe_host(host: Mapping[str, Any]) -> str:

@@ -1,24 +1,36 @@
-"""Message serialisation for the Redis layers, byte-compatible with channels_redis 4.x.
+"""Message checks for both Redis layers, and a layer's serializer with them.
 
-A message travels as ``[random prefix][payload]``: the payload is the message
-packed with msgpack (or JSON), Fernet-encrypted when keys are configured; the
-random prefix keeps equal messages distinct members of a Redis sorted set.
+What goes to Redis and what comes back is checked here, once for both
+layers: an outgoing message is a mapping without the reserved channel key and
+serialises to at most ``MAX_MESSAGE_SIZE`` bytes; an incoming one decodes to a
+dict. :class:`Serializer` looks ``serializer_format`` up in the public
+registry (:mod:`channels.layers.redis.serializers`) and applies these checks
+around it.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, cast
 
-import msgpack
-
+from channels._asserted import AssertedValueError
 from channels.exceptions import MessageTooLarge
+from channels.layers.base import require_message
+from channels.layers.redis.serializers import (
+    MessageDecodeError,
+    MessageSerializer,
+    MsgPackSerializer,
+    registry,
+)
 
-__all__ = ["FORMATS", "MAX_MESSAGE_SIZE", "MessageDecodeError", "Serializer"]
+__all__ = [
+    "CHANNEL_KEY",
+    "MAX_MESSAGE_SIZE",
+    "Serializer",
+    "check_size",
+    "outgoing",
+    "received",
+]
 
 MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
 """The largest serialised message the Redis layers send, in bytes (16 MiB).
@@ -27,171 +39,71 @@ Redis itself accepts values up to 512 MiB, but a message that large stalls
 the server for every other client; 16 MiB leaves room for any sensible event.
 """
 
-# Messages are arbitrary serialisable mappings (see channels.types.ChannelMessage).
-_Dumps = Callable[[Mapping[str, Any]], bytes]
-_Loads = Callable[[bytes], Any]
+CHANNEL_KEY: Final = "__asgi_channel__"
+"""The key that carries a message's channel (or channels) inside it, as channels_redis does."""
 
 
-def _msgpack_dumps(message: Mapping[str, Any]) -> bytes:
-    return msgpack.packb(message, use_bin_type=True)
+def outgoing(message: object) -> dict[str, Any]:
+    """Return a copy of ``message`` to send, after checking it is a mapping without CHANNEL_KEY."""
+    # Any: messages are arbitrary serialisable mappings (channels.types.ChannelMessage).
+    require_message(message)
+    payload: dict[str, Any] = dict(cast("Mapping[str, Any]", message))
+    if CHANNEL_KEY in payload:
+        raise AssertedValueError(
+            f"a message must not carry the reserved key {CHANNEL_KEY!r}; got {message!r}"
+        )
+    return payload
 
 
-def _msgpack_loads(data: bytes) -> Any:  # Any: whatever the sender packed
-    return msgpack.unpackb(data, raw=False)
+def check_size(data: bytes, limit: int | None) -> bytes:
+    """Return ``data`` if it fits in ``limit`` bytes (None: no limit); else MessageTooLarge."""
+    if limit is not None and len(data) > limit:
+        raise MessageTooLarge(len(data), limit)
+    return data
 
 
-def _json_dumps(message: Mapping[str, Any]) -> bytes:
-    return json.dumps(message).encode("utf-8")
-
-
-def _json_loads(data: bytes) -> Any:  # Any: whatever the sender encoded
-    return json.loads(data)
-
-
-FORMATS: Final[Mapping[str, tuple[_Dumps, _Loads]]] = {
-    "json": (_json_dumps, _json_loads),
-    "msgpack": (_msgpack_dumps, _msgpack_loads),
-}
-"""The serializer formats by name: the values ``serializer_format`` accepts."""
-
-
-class MessageDecodeError(ValueError):
-    """A message read from Redis could not be decrypted or decoded."""
+def received(message: object) -> dict[str, Any]:
+    """Return a decoded ``message`` if it is a dict, else raise MessageDecodeError."""
+    # Any: keys and values are whatever was sent.
+    if not isinstance(message, dict):
+        raise MessageDecodeError(f"a message must decode to a dict; got {type(message).__name__}")
+    return cast("dict[str, Any]", message)
 
 
 class Serializer:
-    """Turns messages into bytes and back, as channels_redis does on the wire.
+    """A layer's serializer, from the registry, with the checks above around it.
 
     Args:
-        serializer_format: ``"msgpack"`` (the default) or ``"json"``.
-        symmetric_encryption_keys: keys for Fernet encryption: messages are
-            encrypted with the first and decrypted with any of them.
-        random_prefix_length: random bytes put before each payload.
-        expiry: messages older than ``expiry + 10`` seconds fail to decrypt.
+        serializer_format: a format registered in
+            :data:`channels.layers.redis.serializers.registry`.
         max_size: the largest serialised message allowed, or None for no limit.
+        options: keyword arguments for the registered class
+            (``symmetric_encryption_keys``, ``random_prefix_length``, ``expiry``).
+
+    Raises:
+        SerializerDoesNotExist: if ``serializer_format`` is not registered.
     """
 
     def __init__(
         self,
         serializer_format: str = "msgpack",
-        symmetric_encryption_keys: Iterable[str | bytes] | None = None,
-        random_prefix_length: int = 0,
-        expiry: float | None = None,
         max_size: int | None = MAX_MESSAGE_SIZE,
+        **options: Iterable[str | bytes] | float | None,
     ) -> None:
-        if serializer_format not in FORMATS:
-            raise ValueError(
-                f"serializer_format must be one of {sorted(FORMATS)}; got {serializer_format!r}"
-            )
-        if random_prefix_length < 0:
-            raise ValueError(f"random_prefix_length must be >= 0; got {random_prefix_length!r}")
         self.serializer_format = serializer_format
-        self.random_prefix_length = random_prefix_length
-        self.expiry = expiry
         self.max_size = max_size
-        self._dumps, self._loads = FORMATS[serializer_format]
-        self._crypter = _make_crypter(symmetric_encryption_keys)
+        self.inner: MessageSerializer = registry.get_serializer(serializer_format, **options)
 
     @property
-    def encrypted(self) -> bool:
-        """Whether messages are encrypted."""
-        return self._crypter is not None
+    def plain_msgpack(self) -> bool:
+        """Whether messages are the stock msgpack, unencrypted (a Lua script can build them)."""
+        inner = self.inner
+        return type(inner) is MsgPackSerializer and inner.crypter is None
 
     def dumps(self, message: Mapping[str, Any]) -> bytes:
         """Serialise ``message``; raise MessageTooLarge past ``max_size`` bytes."""
-        try:
-            data = self._dumps(message)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"message must hold only {self.serializer_format}-serialisable values "
-                f"(str, bytes, int, float, bool, None, lists and dicts of them): {exc}; "
-                f"got {message!r}"
-            ) from exc
-        if self._crypter is not None:
-            data = self._crypter.encrypt(data)
-        if self.random_prefix_length:
-            data = os.urandom(self.random_prefix_length) + data
-        if self.max_size is not None and len(data) > self.max_size:
-            raise MessageTooLarge(len(data), self.max_size)
-        return data
+        return check_size(self.inner.serialize(dict(message)), self.max_size)
 
     def loads(self, data: bytes) -> dict[str, Any]:
         """Deserialise a message; raise MessageDecodeError if it cannot be read."""
-        payload = data[self.random_prefix_length :]
-        if self._crypter is not None:
-            payload = self._crypter.decrypt(payload, self.expiry)
-        try:
-            message = self._loads(payload)
-        except ValueError as exc:
-            raise MessageDecodeError(
-                f"a message is not valid {self.serializer_format}: {exc}; "
-                f"got {len(data)} bytes starting {data[:32]!r}"
-            ) from exc
-        if not isinstance(message, dict):
-            raise MessageDecodeError(
-                f"a message must decode to a dict; got {type(message).__name__}"
-            )
-        return message  # pyright: ignore[reportUnknownVariableType] -- keys and values are whatever was sent
-
-
-class _Crypter:
-    """Fernet encryption with several keys: encrypt with the first, decrypt with any."""
-
-    def __init__(self, keys: list[str | bytes]) -> None:
-        try:
-            from cryptography.fernet import Fernet, MultiFernet
-        except ImportError as exc:
-            raise ImportError(
-                "symmetric_encryption_keys need the 'cryptography' package; "
-                "install typed-channels[crypto]"
-            ) from exc
-        # channels_redis derives the Fernet key from any string by SHA-256, so
-        # the same configured keys interoperate.
-        self._multi = MultiFernet(
-            [
-                Fernet(base64.urlsafe_b64encode(hashlib.sha256(_as_bytes(key)).digest()))
-                for key in keys
-            ]
-        )
-        self._key_count = len(keys)
-
-    def encrypt(self, data: bytes) -> bytes:
-        return self._multi.encrypt(data)
-
-    def decrypt(self, data: bytes, expiry: float | None) -> bytes:
-        from cryptography.fernet import InvalidToken
-
-        ttl = None if expiry is None else int(expiry) + 10
-        try:
-            return self._multi.decrypt(data, ttl)
-        except InvalidToken:
-            raise MessageDecodeError(
-                f"a message could not be decrypted with any of the {self._key_count} "
-                "symmetric_encryption_keys: it was encrypted with another key, was "
-                f"altered, or is older than {ttl} seconds"
-            ) from None
-
-
-def _as_bytes(key: str | bytes) -> bytes:
-    return key.encode("utf-8") if isinstance(key, str) else key
-
-
-def _make_crypter(keys: Iterable[str | bytes] | None) -> _Crypter | None:
-    if keys is None:
-        return None
-    if isinstance(keys, str | bytes):
-        raise TypeError(
-            "symmetric_encryption_keys must be a list of keys, even for one key; "
-            f"got {keys!r}"  # no secret leaks: the caller passed it in the wrong shape
-        )
-    key_list = list(keys)
-    if not key_list:
-        return None
-    for key in key_list:
-        # Settings are untyped at run time, whatever the annotation says.
-        if not isinstance(cast(object, key), str | bytes) or not key:
-            raise TypeError(
-                "each symmetric encryption key must be a non-empty str or bytes; "
-                f"got a {type(key).__name__}"
-            )
-    return _Crypter(key_list)
+        return received(self.inner.deserialize(data))

@@ -1,42 +1,39 @@
 """RedisPubSubChannelLayer: a channel layer over Redis publish/subscribe.
 
-Each channel is a Redis pub/sub channel. A process subscribes to the channels
-it reads (``new_channel`` or its first ``receive``), and one reader task per
-Redis host and event loop feeds the messages into local per-channel queues.
-Groups are Redis sorted sets of channel names, scored by the time of the last
-``group_add``; ``group_send`` publishes the message to each live member.
-Channels and groups are spread over several hosts by a stable hash of the name.
+On the wire it is channels_redis's pub/sub layer: a channel is the Redis
+pub/sub channel of the same name, a group is the pub/sub channel
+``<prefix>__group__<group>``, both placed on a shard by channels_redis's hash
+of that name, and messages are serialised the same way. Processes on either
+implementation reach each other's channels and groups.
+
+Group membership lives in the process that receives the member. ``group_add``
+records the member locally and subscribes this process to the group's
+channel; ``group_send`` is one PUBLISH whatever the group's size; the
+subscriber of each subscribed process (``_subscriber``) hands a copy to each
+of its local members. Redis stores nothing, so a Redis restarted without its
+data loses no group: the subscriber resubscribes and delivery resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import math
-import re
-import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Final, TypeAlias, cast
-
-from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.connection import AbstractConnection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from typing import Any, ClassVar, Final, TypeAlias, cast
 
 from channels.layers.base import BaseChannelLayer, CapacityPattern, require_message
-from channels.layers.redis._hosts import (
-    HostConfig,
-    consistent_hash,
-    decode_hosts,
-    describe_host,
-    make_pool,
-)
-from channels.layers.redis._serializers import Serializer
-from channels.layers.redis.core import LayerConnectionError
+from channels.layers.redis._connections import Connections
+from channels.layers.redis._drops import DropLog
+from channels.layers.redis._errors import HostErrors
+from channels.layers.redis._hosts import HostConfig, consistent_hash, decode_hosts, describe_host
+from channels.layers.redis._keys import check_prefix
+from channels.layers.redis._loops import LoopStates
+from channels.layers.redis._serializers import MAX_MESSAGE_SIZE, Serializer, check_size, received
+from channels.layers.redis._subscriber import Subscriber
 from channels.types import ChannelMessage, ReceivedMessage
 
 __all__ = ["ConnectionHook", "RedisPubSubChannelLayer"]
@@ -47,304 +44,264 @@ ConnectionHook: TypeAlias = "str | Callable[[], Awaitable[None]]"
 """``on_disconnect`` / ``on_reconnect``: an async callable to await, or a message type
 to deliver to every channel this process is subscribed to (as channels_redis does)."""
 
-_REDIS_ERRORS: Final = (RedisConnectionError, RedisTimeoutError, OSError)
-_CONNECT_TIMEOUT: Final = 2.0
-_ACK_TIMEOUT: Final = 5.0
-_RETRY_FIRST_DELAY: Final = 0.05
-_RETRY_MAX_DELAY: Final = 1.0
+# Values that a shallow copy of a message duplicates completely.
+_SCALARS: Final = frozenset({str, bytes, int, float, bool, type(None)})
 
-
-_Command: TypeAlias = "tuple[str | bytes | float, ...]"
-
-
-def _unreachable(label: str, doing: str, reason: object) -> LayerConnectionError:
-    return LayerConnectionError(label, ConnectionError(f"could not {doing}: {reason}"))
-
-
-async def _pipeline(client: Redis, commands: Sequence[_Command]) -> list[object]:
-    """Run ``commands`` in one round trip and return their replies."""
-    async with client.pipeline(transaction=False) as pipe:
-        for command in commands:
-            # redis-py leaves execute_command's arguments unannotated; ours are typed above.
-            pipe.execute_command(*command)  # pyright: ignore[reportUnknownMemberType]
-        replies: list[object] = await pipe.execute()
-        return replies
-
-
-def _pool(host: Mapping[str, Any]) -> ConnectionPool:
-    """Build one host's pool: raw bytes, a bounded connect, one immediate retry.
-
-    A failed command is retried once at once (a pooled connection may predate
-    a Redis restart), then raises.
-    """
-    defaults: dict[str, Any] = {
-        "socket_connect_timeout": _CONNECT_TIMEOUT,
-        "retry": Retry(NoBackoff(), 1),
-    }
-    return make_pool({**defaults, **host, "decode_responses": False})
+# Any: messages are arbitrary serialisable mappings (see channels.types.ChannelMessage).
+_Encode: TypeAlias = "Callable[[dict[str, Any]], bytes]"
+_Decode: TypeAlias = "Callable[[bytes], dict[str, Any]]"
 
 
 class _Inbox:
-    """The local queue of one subscribed channel, and how many receivers wait on it."""
+    """The messages that arrived for one channel this process receives, and its waiters.
 
-    def __init__(self, capacity: int) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+    Each message is the bytes from Redis, or a message a group delivery
+    already decoded for this inbox alone. ``put`` never blocks: past
+    ``capacity`` it drops the newest message, and ``drops`` logs that. ``get``
+    hands messages out in arrival order; a waiter woken and then cancelled
+    passes its wake-up on, so no message is stranded while others wait.
+    """
+
+    def __init__(
+        self, channel: str, *, capacity: int, loop: asyncio.AbstractEventLoop, drops: DropLog
+    ) -> None:
+        self.channel = channel
         self.capacity = capacity
-        self.waiting = 0
+        self.messages: deque[bytes | ReceivedMessage] = deque()
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.receivers = 0
+        # The pub/sub names of the groups this channel is a local member of.
+        self.groups: set[str] = set()
+        self.closed = False
+        self._loop = loop
+        self._drops = drops
+        self._full = (
+            f"its local queue holds {capacity} messages, and its receivers are not keeping up"
+        )
 
-    def put(self, channel: str, data: bytes) -> None:
-        if self.queue.qsize() >= self.capacity:
-            # At most once: a reader that falls this far behind loses the newest
-            # messages rather than growing without limit.
-            logger.warning(
-                "dropped a message for %r: its local queue holds %d messages",
-                channel,
-                self.capacity,
-            )
+    def put(self, data: bytes | ReceivedMessage) -> None:
+        """Queue ``data`` and wake one waiter; drop it if the queue is full."""
+        if len(self.messages) >= self.capacity:
+            self._drops.dropped(self.channel, self._full)
             return
-        self.queue.put_nowait(data)
+        self.messages.append(data)
+        if self.waiters:
+            self._wake()
 
-
-class _Shard:
-    """One Redis host as seen from one event loop: commands and one subscriber."""
-
-    def __init__(self, host: Mapping[str, Any], state: _LoopState) -> None:
-        self.label = describe_host(host)
-        self.pool = _pool(host)
-        self.client = Redis(connection_pool=self.pool)
-        self._state = state
-        self._conn: AbstractConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._up = False
-        self._lock = asyncio.Lock()
-        self._names: set[str] = set()
-        # Each resolves to None once Redis confirms, or to the error that lost it;
-        # a result rather than an exception, as nobody may be left to retrieve it.
-        self._acks: dict[str, asyncio.Future[LayerConnectionError | None]] = {}
-
-    async def run(self, doing: str, *commands: _Command) -> list[object]:
-        """Run ``commands`` in one round trip; a connection failure names the host."""
-        try:
-            return await _pipeline(self.client, commands)
-        except _REDIS_ERRORS as exc:
-            raise _unreachable(self.label, doing, exc) from exc
-
-    async def subscribe(self, name: str) -> None:
-        """Subscribe to ``name`` and return once Redis has confirmed it."""
-        async with self._lock:
-            ack = self._acks.get(name)
-            if ack is None and name not in self._names:
-                conn = await self._connected(f"subscribe to {name!r}")
-                ack = self._acks[name] = asyncio.get_running_loop().create_future()
-                self._names.add(name)
-                try:
-                    await conn.send_command("SUBSCRIBE", name)
-                except _REDIS_ERRORS as exc:
-                    self._names.discard(name)
-                    self._acks.pop(name, None)
-                    raise _unreachable(self.label, f"subscribe to {name!r}", exc) from exc
-        if ack is None:
+    def put_copy(self, message: ReceivedMessage) -> None:
+        """Queue a shallow copy of ``message`` (made only if there is room), as ``put``."""
+        if len(self.messages) >= self.capacity:
+            self._drops.dropped(self.channel, self._full)
             return
-        try:
-            error = await asyncio.wait_for(asyncio.shield(ack), _ACK_TIMEOUT)
-        except asyncio.TimeoutError:
-            raise _unreachable(
-                self.label, f"subscribe to {name!r}", f"no confirmation within {_ACK_TIMEOUT}s"
-            ) from None
-        if error is not None:
-            raise error
+        self.messages.append(message.copy())
+        if self.waiters:
+            self._wake()
 
-    async def unsubscribe(self, name: str) -> None:
-        """Stop receiving ``name``; a lost connection drops the subscription anyway."""
-        async with self._lock:
-            self._names.discard(name)
-            if self._conn is not None and self._up:
-                with contextlib.suppress(*_REDIS_ERRORS):
-                    await self._conn.send_command("UNSUBSCRIBE", name)
-
-    async def _connected(self, doing: str) -> AbstractConnection:
-        if self._conn is not None:
-            if not self._up:
-                raise _unreachable(self.label, doing, "the connection is being re-established")
-            return self._conn
-        conn = self.pool.connection_class(**self.pool.connection_kwargs)
-        try:
-            await conn.connect_check_health()
-        except _REDIS_ERRORS as exc:
-            await conn.disconnect()
-            raise _unreachable(self.label, doing, exc) from exc
-        self._conn, self._up = conn, True
-        self._reader = asyncio.get_running_loop().create_task(self._read(conn))
-        return conn
-
-    async def _read(self, conn: AbstractConnection) -> None:
-        # Runs until close(): each read waits for Redis, and each reconnection
-        # attempt is bounded by the connect timeout.
-        while True:
+    async def get(self) -> bytes | ReceivedMessage | None:
+        """Wait for the next message; None once the inbox is closed."""
+        while not self.messages:
+            if self.closed:
+                return None
+            waiter = self._loop.create_future()
+            self.waiters.append(waiter)
             try:
-                reply = cast(object, await conn.read_response(timeout=math.inf, push_request=True))
-            except Exception as exc:
-                # Anything but a reply (a lost connection, a garbled stream)
-                # leaves the connection unusable: start over on a new one.
-                await self._recover(conn, exc)
-                continue
-            self._dispatch(reply)
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+                raise
+        return self.messages.popleft()
 
-    def _dispatch(self, reply: object) -> None:
-        if not isinstance(reply, list) or len(cast("list[object]", reply)) != 3:
-            return
-        kind, raw_name, data = cast("list[object]", reply)
-        if not isinstance(raw_name, bytes):
-            return
-        name = raw_name.decode()
-        if kind == b"message" and isinstance(data, bytes):
-            self._state.deliver(name, data)
-        elif kind == b"subscribe":
-            ack = self._acks.pop(name, None)
-            if ack is not None and not ack.done():
-                ack.set_result(None)
+    def close(self) -> None:
+        """Drop queued messages and wake every waiter (their ``get`` returns None)."""
+        self.closed = True
+        self.messages.clear()
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self.waiters.clear()
 
-    async def _recover(self, conn: AbstractConnection, exc: BaseException) -> None:
-        self._up = False
-        logger.warning("lost the subscriber connection to Redis at %s: %s", self.label, exc)
-        error = _unreachable(self.label, "keep the subscription", exc)
-        for ack in self._acks.values():
-            if not ack.done():
-                ack.set_result(error)
-        self._acks.clear()
-        await self._state.notify("on_disconnect", self.label)
-        delay = _RETRY_FIRST_DELAY
-        while not await self._resubscribe(conn):
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RETRY_MAX_DELAY)
-        logger.warning("reconnected to Redis at %s", self.label)
-        await self._state.notify("on_reconnect", self.label)
-
-    async def _resubscribe(self, conn: AbstractConnection) -> bool:
-        async with self._lock:
-            try:
-                await conn.disconnect()
-                await conn.connect_check_health()
-                names = sorted(self._names)
-                if names:
-                    await conn.send_command("SUBSCRIBE", *names)
-                    # A fresh connection carries nothing but these confirmations,
-                    # so once they are read every channel is live again.
-                    for _ in names:
-                        reply = cast(
-                            object,
-                            await conn.read_response(timeout=_ACK_TIMEOUT, push_request=True),
-                        )
-                        if not isinstance(reply, list):
-                            return False
-            except Exception:
-                return False
-            self._up = True
-            return True
-
-    async def close(self) -> None:
-        """Stop the reader and close every connection to this host."""
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-        conn, self._conn = self._conn, None
-        self._up = False
-        self._names.clear()
-        self._acks.clear()
-        if conn is not None:
-            await conn.disconnect()
-        await self.client.aclose()
-        await self.pool.disconnect()
+    def _wake(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 class _LoopState:
-    """Everything the layer holds for one event loop: shards and local queues."""
+    """Everything the layer holds for one event loop: connections, inboxes, local groups.
 
-    def __init__(self, layer: RedisPubSubChannelLayer, loop: asyncio.AbstractEventLoop) -> None:
+    - ``inboxes`` holds an open inbox for each channel this loop receives; the
+      channel is subscribed (or being subscribed) while it is there.
+    - ``groups`` maps a group's pub/sub name to its local members, each an
+      inbox in ``inboxes`` that lists the group in its ``groups``; a group is
+      subscribed while it has a member.
+    - An inbox leaves when its last waiting receive is cancelled, and then
+      leaves its groups too: nothing outlives the receiver that needed it.
+    - ``wants(name)`` says whether a subscription is still needed, so an
+      unsubscribe that races a new subscription to the same name keeps it.
+    """
+
+    def __init__(
+        self, layer: RedisPubSubChannelLayer, *, encode: _Encode, decode: _Decode, drops: DropLog
+    ) -> None:
         self.layer = layer
-        self.loop = loop
-        self.shards = [_Shard(host, self) for host in layer.hosts]
+        self.loop = asyncio.get_running_loop()
+        self.connections = Connections(layer.hosts)
+        self.errors = [HostErrors(describe_host(host)) for host in layer.hosts]
+        self.subscribers = [
+            Subscriber(self, functools.partial(self.connections.pool, index), errors)
+            for index, errors in enumerate(self.errors)
+        ]
         self.inboxes: dict[str, _Inbox] = {}
-        # Loops closed by asyncio.run (and so by async_to_sync) cancel their tasks
-        # first: this one then releases the connections while the loop still runs.
-        self.keeper = loop.create_task(self._keep())
+        self.groups: dict[str, dict[str, _Inbox]] = {}
+        self._encode = encode
+        self._decode = decode
+        self._drops = drops
 
-    def shard(self, name: str) -> _Shard:
-        """Return the shard that holds ``name``: a stable hash of it."""
-        return self.shards[consistent_hash(name, len(self.shards))]
+    def subscriber(self, name: str) -> Subscriber:
+        """Return the subscriber for the pub/sub channel ``name``'s shard."""
+        return self.subscribers[consistent_hash(name, len(self.subscribers))]
 
-    async def _keep(self) -> None:
+    async def publish(self, name: str, data: bytes) -> None:
+        """PUBLISH ``data`` on the pub/sub channel ``name``, on its shard."""
+        shard = consistent_hash(name, len(self.subscribers))
+        client = self.connections.client(shard)
+        with self.errors[shard]:
+            # redis-py leaves the **kwargs of publish unannotated.
+            await client.publish(name, data)  # pyright: ignore[reportUnknownMemberType]
+
+    def wants(self, name: str) -> bool:
+        """Whether the pub/sub channel ``name`` is still needed by a channel or a group."""
+        return name in self.inboxes or name in self.groups
+
+    async def aclose(self) -> None:
+        """Close every inbox (waiting receives start over) and every connection."""
+        inboxes, self.inboxes = self.inboxes, {}
+        self.groups.clear()
+        for inbox in inboxes.values():
+            inbox.close()
         try:
-            await asyncio.Event().wait()
+            for subscriber in self.subscribers:
+                await subscriber.aclose()
         finally:
-            self.layer.forget(self)
-            await self.release()
+            await self.connections.aclose()
 
-    async def release(self) -> None:
-        """Close every shard; messages still queued locally are dropped."""
-        self.inboxes.clear()
-        for shard in self.shards:
-            await shard.close()
-
-    async def close(self) -> None:
-        """Release everything and stop the keeper task."""
-        self.keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.keeper
-
-    async def open(self, channel: str, *, waiting: bool = False) -> _Inbox:
-        """Return the inbox of ``channel``, subscribed; ``waiting`` counts a receiver in."""
+    async def open(self, channel: str, *, receiver: bool) -> _Inbox:
+        """Return the inbox of ``channel``, subscribed; ``receiver`` counts a receive in."""
         inbox = self.inboxes.get(channel)
         if inbox is None:
             # Registered before SUBSCRIBE so no message after the confirmation is lost.
-            inbox = self.inboxes[channel] = _Inbox(self.layer.get_capacity(channel))
-        # Counted before subscribing, so a receiver still subscribing keeps the
+            inbox = self.inboxes[channel] = _Inbox(
+                channel,
+                capacity=self.layer.get_capacity(channel),
+                loop=self.loop,
+                drops=self._drops,
+            )
+        # Counted before subscribing, so a receive still subscribing keeps the
         # channel open when another one is cancelled.
-        inbox.waiting += waiting
+        inbox.receivers += receiver
         try:
-            await self.shard(channel).subscribe(self.layer.channel_key(channel))
+            await self.subscriber(channel).subscribe(channel)
         except BaseException:
-            await self.leave(channel, inbox, waiting=waiting)
+            await self.leave(inbox, receiver=receiver)
             raise
         return inbox
 
-    async def leave(self, channel: str, inbox: _Inbox, *, waiting: bool) -> None:
-        """Count a receiver out; with none left waiting, unsubscribe from ``channel``."""
-        inbox.waiting -= waiting
-        if inbox.waiting == 0 and self.inboxes.get(channel) is inbox:
-            try:
-                await self.discard(channel)
-            except Exception:
-                logger.exception("could not unsubscribe from %r", channel)
+    async def leave(self, inbox: _Inbox, *, receiver: bool) -> None:
+        """Count a receive out; with none left, drop the inbox and its memberships."""
+        inbox.receivers -= receiver
+        if inbox.receivers or inbox.closed:
+            return
+        inbox.close()
+        if self.inboxes.get(inbox.channel) is inbox:
+            del self.inboxes[inbox.channel]
+        try:
+            for name in list(inbox.groups):
+                await self.part(name, inbox)
+            await self.subscriber(inbox.channel).unsubscribe(inbox.channel)
+        except Exception:
+            logger.exception("could not unsubscribe from %r", inbox.channel)
 
-    async def discard(self, channel: str) -> None:
-        """Drop the inbox of ``channel`` and unsubscribe from it."""
-        self.inboxes.pop(channel, None)
-        await self.shard(channel).unsubscribe(self.layer.channel_key(channel))
+    async def join(self, name: str, inbox: _Inbox) -> None:
+        """Make ``inbox`` a local member of the group whose pub/sub channel is ``name``."""
+        members = self.groups.setdefault(name, {})
+        new = inbox.channel not in members
+        members[inbox.channel] = inbox
+        inbox.groups.add(name)
+        try:
+            await self.subscriber(name).subscribe(name)
+        except BaseException:
+            if new:
+                await self.part(name, inbox)
+            raise
+
+    async def part(self, name: str, inbox: _Inbox) -> None:
+        """Remove ``inbox`` from the group ``name``; unsubscribe once it has no member."""
+        inbox.groups.discard(name)
+        members = self.groups.get(name)
+        if members is None or members.pop(inbox.channel, None) is None:
+            return
+        if not members:
+            del self.groups[name]
+            await self.subscriber(name).unsubscribe(name)
+
+    async def flush(self) -> None:
+        """Drop every queued message and every local membership."""
+        for inbox in self.inboxes.values():
+            inbox.messages.clear()
+        for name, members in list(self.groups.items()):
+            for inbox in list(members.values()):
+                await self.part(name, inbox)
 
     def deliver(self, name: str, data: bytes) -> None:
-        """Queue a published message for its local channel, if still subscribed."""
-        channel = self.layer.channel_from_key(name)
-        inbox = None if channel is None else self.inboxes.get(channel)
-        if channel is not None and inbox is not None:
-            inbox.put(channel, data)
+        """Hand a published message to the channel ``name``, or to the group's local members."""
+        inbox = self.inboxes.get(name)
+        if inbox is not None:
+            inbox.put(data)
+            return
+        members = self.groups.get(name)
+        if members is None:
+            return
+        message = self._decode_once(data) if len(members) > 1 else None
+        if message is None:
+            for member in members.values():
+                member.put(data)
+            return
+        # Every value is immutable, so a shallow copy is a copy of its own for each member.
+        for member in members.values():
+            member.put_copy(message)
 
-    async def notify(self, hook_name: str, label: str) -> None:
+    def _decode_once(self, data: bytes) -> ReceivedMessage | None:
+        """Decode a group message once for all local members, if copies can share it.
+
+        None when each member must decode its own copy: a message that holds
+        lists, dicts or other objects, or one that fails to decode (each
+        receive then raises the error itself).
+        """
+        try:
+            message = self._decode(data)
+        except Exception:
+            return None
+        return message if _SCALARS.issuperset(map(type, message.values())) else None
+
+    async def notify(self, hook_name: str, host: str) -> None:
         """Run the layer's ``on_disconnect`` or ``on_reconnect`` hook, if any."""
         hook = getattr(self.layer, hook_name)
         if hook is None:
             return
         if isinstance(hook, str):
-            data = self.layer.serializer.dumps({"type": hook})
-            for channel, inbox in self.inboxes.items():
-                inbox.put(channel, data)
+            data = self._encode({"type": hook})
+            for inbox in self.inboxes.values():
+                inbox.put(data)
             return
         try:
             await cast("Callable[[], Awaitable[None]]", hook)()
         except Exception:
-            logger.exception("%s hook failed for Redis at %s", hook_name, label)
+            logger.exception("%s hook failed for Redis at %s", hook_name, host)
 
 
 class RedisPubSubChannelLayer(BaseChannelLayer):
@@ -353,29 +310,42 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
     Delivery is at most once. A message reaches only the processes subscribed
     to its channel when it is published: a message sent before the receiver
     subscribed (its ``new_channel`` or first ``receive``), or while the
-    connection to Redis is down, is lost, and nothing is stored in Redis but
-    group memberships. A receive that is cancelled while no other receive
-    waits on its channel unsubscribes from it and drops what it had queued.
+    connection to Redis is down, is lost. A receive that is cancelled while no
+    other receive waits on its channel unsubscribes from it, drops what it
+    had queued and leaves the channel's groups.
+
+    Groups are local: ``group_add`` takes only a channel this event loop
+    receives (RuntimeError otherwise), subscribes to the group's pub/sub
+    channel and records the member; ``group_send`` publishes once on it, and
+    each subscribed process delivers to its own members.
 
     When the subscriber connection to a host is lost, the reader awaits
     ``on_disconnect``, reconnects (retrying with a delay that doubles from
     0.05s up to 1s, for as long as it takes), resubscribes to every channel
-    and awaits ``on_reconnect``. A hook that is a string is instead delivered
-    as a ``{"type": hook}`` message to every subscribed channel. Commands
-    (send, group operations) retry once at once, then raise ConnectionError
+    and group and awaits ``on_reconnect``. A hook that is a string is instead
+    delivered as a ``{"type": hook}`` message to every subscribed channel.
+    Commands retry once on a fresh connection, then raise ConnectionError
     naming the host; so does subscribing while the host is being reconnected.
 
-    The layer keeps separate connections and queues for each event loop that
-    uses it, so it works from ``async_to_sync``; a loop's connections are
-    released when its tasks are cancelled at shutdown, or by ``close()``.
+    The layer keeps separate connections, inboxes and groups for each event
+    loop that uses it, so it works from ``async_to_sync``; a loop's
+    connections are released when the loop shuts down, or by ``close()``.
     ``capacity`` and ``channel_capacity`` bound each local queue: past it the
-    newest messages are dropped. ``send`` never raises ChannelFull.
+    newest messages are dropped, and each channel's drops are logged at most
+    once per 10 seconds with their count. ``send`` never raises ChannelFull.
+    ``expiry`` and ``group_expiry`` are accepted, for settings shared with
+    RedisChannelLayer, and have no effect.
 
+    ``serialize()`` and ``deserialize()`` turn every message into bytes and
+    back, on every path: a subclass may override them (to carry UUIDs, say).
+    Serialised messages over ``max_message_size`` bytes raise MessageTooLarge.
     The layer's state and helpers are name-mangled, so a subclass may use any
     ``_name`` of its own.
     """
 
     extensions: Sequence[str] = ["groups", "flush"]
+
+    max_message_size: ClassVar[int] = MAX_MESSAGE_SIZE
 
     def __init__(
         self,
@@ -392,57 +362,47 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
         symmetric_encryption_keys: Iterable[str | bytes] | None = None,
     ) -> None:
         super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
-        if not group_expiry > 0:
-            raise ValueError(f"group_expiry must be a number of seconds > 0; got {group_expiry!r}")
-        # Settings are untyped at run time, whatever the annotations say.
-        if not isinstance(cast(object, prefix), str):
-            raise TypeError(f"prefix must be a string; got {prefix!r}")
         for hook_name, hook in (("on_disconnect", on_disconnect), ("on_reconnect", on_reconnect)):
             if hook is not None and not isinstance(hook, str) and not callable(hook):
                 raise TypeError(
                     f"{hook_name} must be an async callable or a message type string; got {hook!r}"
                 )
         self.hosts = decode_hosts(hosts)
-        self.prefix = prefix
+        self.prefix = check_prefix(prefix)
         self.on_disconnect = on_disconnect
         self.on_reconnect = on_reconnect
         self.group_expiry = group_expiry
-        self.serializer = Serializer(
-            serializer_format=serializer_format,
-            symmetric_encryption_keys=symmetric_encryption_keys,
+        self.__drops = DropLog(logger)
+        self.__codec = Serializer(
+            serializer_format, symmetric_encryption_keys=symmetric_encryption_keys
         )
-        self.__channel_prefix = f"{prefix}:"
-        self.__states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self.__group_prefix = f"{prefix}__group__"
+        self.__states = LoopStates(
+            lambda: _LoopState(self, encode=self.__encode, decode=self.__decode, drops=self.__drops)
+        )
 
-    # -- names and state -----------------------------------------------------
+    def __repr__(self) -> str:
+        hosts = [describe_host(host) for host in self.hosts]
+        return f"{type(self).__name__}(hosts={hosts!r}, prefix={self.prefix!r})"
 
-    def channel_key(self, channel: str) -> str:
-        """Return the Redis pub/sub channel that carries ``channel``."""
-        return self.__channel_prefix + channel
+    # -- serialisation -------------------------------------------------------------
 
-    def channel_from_key(self, name: str) -> str | None:
-        """Return the layer channel a Redis pub/sub channel carries, or None if foreign."""
-        if name.startswith(self.__channel_prefix):
-            return name[len(self.__channel_prefix) :]
-        return None
+    def serialize(self, message: dict[str, Any]) -> bytes:
+        """Turn ``message`` into the bytes published on Redis; override to carry other types."""
+        # Any: messages are arbitrary serialisable mappings (channels.types.ChannelMessage).
+        return self.__codec.inner.serialize(message)
 
-    def group_key(self, group: str) -> str:
-        """Return the Redis key of the sorted set holding ``group``'s members."""
-        return f"{self.prefix}:pubsub-group:{group}"
+    def deserialize(self, message: bytes) -> dict[str, Any]:
+        """Turn bytes received from Redis back into a message; override with ``serialize``."""
+        # Any: keys and values are whatever was sent.
+        return received(self.__codec.inner.deserialize(message))
 
-    def __state(self) -> _LoopState:
-        loop = asyncio.get_running_loop()
-        state = self.__states.get(loop)
-        if state is None:
-            for old in [old for old in self.__states if old.is_closed()]:
-                del self.__states[old]
-            state = self.__states[loop] = _LoopState(self, loop)
-        return state
+    def __encode(self, message: dict[str, Any]) -> bytes:
+        return check_size(self.serialize(message), self.max_message_size)
 
-    def forget(self, state: _LoopState) -> None:
-        """Drop ``state`` if it is the current state of its loop."""
-        if self.__states.get(state.loop) is state:
-            del self.__states[state.loop]
+    def __decode(self, data: bytes) -> dict[str, Any]:
+        # A subclass's deserialize() is checked too.
+        return received(self.deserialize(data))
 
     # -- the channel layer interface -------------------------------------------
 
@@ -450,113 +410,84 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
         """Publish ``message`` on ``channel``; it reaches only current subscribers."""
         self.require_valid_channel_name(channel)
         require_message(message)
-        data = self.serializer.dumps(message)
-        await (
-            self.__state()
-            .shard(channel)
-            .run(f"send to {channel!r}", ("PUBLISH", self.channel_key(channel), data))
-        )
+        data = self.__encode(dict(message))
+        await self.__states.get().publish(channel, data)
 
     async def receive(self, channel: str) -> ReceivedMessage:
         """Wait for the next message on ``channel``, subscribing to it first if needed."""
+        state = self.__states.get()
+        inbox = state.inboxes.get(channel)
+        if inbox is not None and inbox.messages:
+            queued = inbox.messages.popleft()
+            return queued if isinstance(queued, dict) else self.__decode(queued)
         self.require_valid_channel_name(channel)
-        state = self.__state()
-        inbox = await state.open(channel, waiting=True)
-        try:
-            data = await inbox.queue.get()
-        except BaseException:
-            await state.leave(channel, inbox, waiting=True)
-            raise
-        inbox.waiting -= 1
-        return self.serializer.loads(data)
+        while True:
+            inbox = await state.open(channel, receiver=True)
+            try:
+                data: bytes | ReceivedMessage | None = await inbox.get()
+            except BaseException:
+                await state.leave(inbox, receiver=True)
+                raise
+            inbox.receivers -= 1
+            if isinstance(data, bytes):
+                return self.__decode(data)
+            if data is not None:
+                return data
+            # close() released this loop's state while we waited: start over.
+            state = self.__states.get()
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         """Return a new channel name and subscribe to it: ``<prefix><random>!``."""
         channel = f"{prefix}{uuid.uuid4().hex}!"
         self.require_valid_channel_name(channel)
-        await self.__state().open(channel)
+        await self.__states.get().open(channel, receiver=False)
         return channel
 
     # -- groups ----------------------------------------------------------------
 
     async def group_add(self, group: str, channel: str) -> None:
-        """Add ``channel`` to ``group`` (any process may read it), or renew it."""
+        """Add ``channel``, which this event loop receives, to ``group``."""
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        key = self.group_key(group)
-        await (
-            self.__state()
-            .shard(group)
-            .run(
-                f"add {channel!r} to group {group!r}",
-                ("ZADD", key, time.time(), channel),
-                ("EXPIRE", key, math.ceil(self.group_expiry)),
+        state = self.__states.get()
+        inbox = state.inboxes.get(channel)
+        if inbox is None:
+            raise RuntimeError(
+                f"group_add({group!r}, {channel!r}): this process does not receive "
+                f"{channel!r} in this event loop. RedisPubSubChannelLayer delivers group "
+                "messages through the process that receives each member, so a member "
+                "must be a channel this process got from new_channel() or is receiving; "
+                "call group_add from the consumer that owns the channel, with its "
+                "self.channel_name"
             )
-        )
+        await state.join(self.__group_prefix + group, inbox)
 
     async def group_discard(self, group: str, channel: str) -> None:
-        """Remove ``channel`` from ``group``; nothing happens if it is not a member."""
+        """Remove ``channel`` from ``group``; nothing happens if it is not a local member."""
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        await (
-            self.__state()
-            .shard(group)
-            .run(
-                f"discard {channel!r} from group {group!r}",
-                ("ZREM", self.group_key(group), channel),
-            )
-        )
+        state = self.__states.get()
+        inbox = state.inboxes.get(channel)
+        if inbox is not None:
+            await state.part(self.__group_prefix + group, inbox)
 
     async def group_send(self, group: str, message: ChannelMessage) -> None:
-        """Publish ``message`` on the channel of every live member of ``group``."""
+        """Publish ``message`` once on ``group``'s channel; each process delivers it locally."""
         self.require_valid_group_name(group)
         require_message(message)
-        data = self.serializer.dumps(message)
-        state = self.__state()
-        key = self.group_key(group)
-        _, members = await state.shard(group).run(
-            f"read group {group!r}",
-            ("ZREMRANGEBYSCORE", key, "-inf", time.time() - self.group_expiry),
-            ("ZRANGE", key, 0, -1),
-        )
-        by_shard: dict[_Shard, list[_Command]] = {}
-        for raw in cast("list[bytes]", members):
-            channel = raw.decode()
-            publish: _Command = ("PUBLISH", self.channel_key(channel), data)
-            by_shard.setdefault(state.shard(channel), []).append(publish)
-        for shard, commands in by_shard.items():
-            await shard.run(f"send to group {group!r}", *commands)
+        data = self.__encode(dict(message))
+        name = self.__group_prefix + group
+        await self.__states.get().publish(name, data)
 
     # -- flush and close ---------------------------------------------------------
 
     async def flush(self) -> None:
-        """Delete this prefix's groups and drop messages queued in this process.
+        """Drop the messages queued in this event loop and all its group memberships.
 
-        Subscriptions stay: channels this process reads keep receiving.
+        Subscriptions to channels stay: channels this process reads keep receiving.
         """
-        state = self.__state()
-        for inbox in state.inboxes.values():
-            while not inbox.queue.empty():
-                inbox.queue.get_nowait()
-        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.group_key("")) + "*"
-        for shard in state.shards:
-            cursor = b"0"
-            # SCAN visits every key once and ends by returning cursor 0.
-            while True:
-                ((cursor, keys),) = cast(
-                    "list[tuple[bytes, list[bytes]]]",
-                    await shard.run(
-                        "flush groups",
-                        ("SCAN", cursor, "MATCH", pattern, "COUNT", 500),
-                    ),
-                )
-                if keys:
-                    await shard.run("flush groups", ("DEL", *keys))
-                if cursor in (b"0", 0):
-                    break
+        await self.__states.get().flush()
 
     async def close(self) -> None:
         """Close this event loop's connections and subscriptions; usable again after."""
-        state = self.__states.pop(asyncio.get_running_loop(), None)
-        if state is not None:
-            await state.close()
+        await self.__states.close()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
-import random
 import socket
 import time
 import uuid
@@ -27,6 +25,7 @@ from channels.layers.redis import (
     RedisChannelLayer,
 )
 from channels.layers.redis._hosts import WaitingConnectionPool, make_pool
+from channels.layers.redis.serializers import SerializerDoesNotExist
 from channels.testing.layers import (
     Capability,
     LayerOptions,
@@ -120,16 +119,6 @@ class TestSendReceive:
         message = {"type": "t", "bytes": b"\x00\xff", "nested": {"a": [1, 2.5, None, True]}}
         await layer.send("plain", message)
         assert await layer.receive("plain") == message
-        await layer.close()
-
-    async def test_order_per_channel(self, make_layer: LayerMaker) -> None:
-        layer = make_layer()
-        channel = await layer.new_channel()
-        for n in range(50):
-            await layer.send(channel, {"type": "t", "n": n})
-            await layer.send("shared", {"type": "t", "n": n})
-        assert [(await layer.receive(channel))["n"] for _ in range(50)] == list(range(50))
-        assert [(await layer.receive("shared"))["n"] for _ in range(50)] == list(range(50))
         await layer.close()
 
     async def test_new_channel_names_the_process(self, make_layer: LayerMaker) -> None:
@@ -230,8 +219,15 @@ class TestGroups:
         await layer.group_add("room", "open.one")
         await layer.send("full.one", {"type": "first"})
         with caplog.at_level(logging.INFO, logger="channels.layers.redis.core"):
-            await layer.group_send("room", {"type": "group"})
-        assert "skipped 1 full channel(s): full.one" in caplog.text
+            for _ in range(20):
+                await layer.group_send("room", {"type": "group"})
+        # One line for twenty drops: later ones are counted for the next line.
+        lines = [record for record in caplog.records if "'full.one'" in record.getMessage()]
+        assert [record.getMessage() for record in lines] == [
+            "dropped 1 message(s) for 'full.one': it is full, so group_send to 'room' "
+            "skipped it (further drops for it are counted, and logged at most every 10 s)"
+        ]
+        assert lines[0].levelno == logging.WARNING
         assert await layer.receive("open.one") == {"type": "group"}
         assert await layer.receive("full.one") == {"type": "first"}
         await layer.close()
@@ -361,41 +357,6 @@ class TestConcurrency:
         assert results == [list(range(10))] * 100
         await layer.close()
 
-    @pytest.mark.parametrize("seed", [7, 11, 23])
-    @pytest.mark.parametrize(
-        "process", [pytest.param(True, id="process"), pytest.param(False, id="shared")]
-    )
-    async def test_cancelled_receives_lose_nothing(
-        self, make_layer: LayerMaker, process: bool, seed: int, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        layer = make_layer(capacity=1000)
-        channel = await layer.new_channel() if process else "cancelled"
-        total = 300
-        rng = random.Random(seed)
-
-        async def sender() -> None:
-            for n in range(total):
-                await layer.send(channel, {"type": "t", "n": n})
-                if n % 7 == 0:
-                    await asyncio.sleep(0)
-
-        sending = asyncio.ensure_future(sender())
-        received: list[int] = []
-        while len(received) < total:
-            receiving = asyncio.ensure_future(layer.receive(channel))
-            for _ in range(rng.randrange(4)):
-                await asyncio.sleep(0)
-            if rng.random() < 0.6:
-                receiving.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                received.append((await asyncio.wait_for(receiving, 10))["n"])
-        await sending
-        assert received == list(range(total))
-        assert [
-            record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR
-        ] == []
-        await layer.close()
-
 
 class TestEncryption:
     async def test_round_trip_is_encrypted(self, make_layer: LayerMaker) -> None:
@@ -481,7 +442,7 @@ class TestBadInput:
 
     async def test_unserialisable_value(self, make_layer: LayerMaker) -> None:
         layer = make_layer()
-        with pytest.raises(TypeError, match="msgpack-serialisable"):
+        with pytest.raises(TypeError, match="values MsgPackSerializer can encode"):
             await layer.send("c", {"type": "t", "value": object()})
 
     async def test_oversized_message(self, make_layer: LayerMaker) -> None:
@@ -498,7 +459,7 @@ class TestBadInput:
         assert RedisChannelLayer.max_message_size == MAX_MESSAGE_SIZE == 16 * 1024 * 1024
 
     def test_unknown_serializer_format(self) -> None:
-        with pytest.raises(ValueError, match=r"one of \['json', 'msgpack'\]; got 'pickle'"):
+        with pytest.raises(SerializerDoesNotExist, match=r"\['json', 'msgpack'\]; got 'pickle'"):
             RedisChannelLayer(serializer_format="pickle")
 
     @pytest.mark.parametrize(

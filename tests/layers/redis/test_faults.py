@@ -7,9 +7,11 @@ it; the shared Redis is never touched.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis
 
 from channels.layers.redis.core import RedisChannelLayer
 from channels.layers.redis.pubsub import RedisPubSubChannelLayer
@@ -85,7 +87,7 @@ class TestUnreachableAtFirstUse:
             with pytest.raises(ConnectionError, match=rf"cannot reach Redis at .*:{port}"):
                 await layer.new_channel()
             with pytest.raises(ConnectionError, match=rf"cannot reach Redis at .*:{port}"):
-                await layer.group_add("test.group", "test.chan")
+                await layer.group_send("test.group", {"type": "test.message"})
             with pytest.raises(ConnectionError, match=rf"cannot reach Redis at .*:{port}"):
                 await layer.receive("test.chan")
         finally:
@@ -266,6 +268,26 @@ class TestCoreRestart:
         finally:
             await layer.close()
 
+    async def test_a_receive_waiting_before_any_reply_rides_out_the_restart(
+        self, server: RedisServer
+    ) -> None:
+        layer = RedisChannelLayer(hosts=[server.url], prefix="faults")
+        try:
+            # Its reader blocks before any command of this loop has had a reply
+            # (new_channel() asks Redis nothing); the send's reply then shows
+            # the host was reached.
+            channel = await layer.new_channel()
+            waiting = asyncio.ensure_future(layer.receive(channel))
+            await layer.send("test.other", {"type": "test.message"})
+            await asyncio.to_thread(server.stop)
+            await asyncio.wait([waiting], timeout=0.5)
+            assert not waiting.done(), f"a receive during the outage ended: {waiting!r}"
+            await asyncio.to_thread(server.start)
+            await layer.send(channel, {"type": "test.message"})
+            assert await asyncio.wait_for(waiting, WAIT) == {"type": "test.message"}
+        finally:
+            await layer.close()
+
     async def test_a_message_sent_after_the_restart_is_received(self, server: RedisServer) -> None:
         layer = RedisChannelLayer(hosts=[server.url], prefix="faults")
         try:
@@ -293,5 +315,75 @@ class TestCoreRestart:
                 assert server.address in str(error)
                 received = await receive(layer, "test.chan")
             assert received == {"type": "test.message"}
+        finally:
+            await layer.close()
+
+
+def _connections_named(server: RedisServer, name: str) -> int:
+    client = redis.Redis(host="127.0.0.1", port=server.port)
+    try:
+        clients = client.client_list()  # pyright: ignore[reportUnknownMemberType] -- **kwargs untyped
+        return sum(1 for entry in clients if entry.get("name") == name)
+    finally:
+        client.close()
+
+
+POOLED = 8
+"""Connections each restart test grows a pool to, then uses again after the restart."""
+
+
+class TestPooledConnectionsAfterARestart:
+    """Connections pooled before a restart work on their next use: each retries once, fresh.
+
+    The restart closes every pooled connection; redis-py notices only when one
+    is used. Each test grows a pool to POOLED connections with as many commands
+    at once, restarts the server, then runs as many at once again, so every
+    pooled connection is used; none may fail.
+    """
+
+    @pytest.mark.parametrize(
+        "layer_class", [RedisChannelLayer, RedisPubSubChannelLayer], ids=["core", "pubsub"]
+    )
+    async def test_every_pooled_connection_works_after_a_restart(
+        self, server: RedisServer, layer_class: type[RedisChannelLayer | RedisPubSubChannelLayer]
+    ) -> None:
+        name = f"pooled-{uuid.uuid4().hex[:8]}"
+        layer = layer_class(hosts=[{"address": server.url, "client_name": name}], prefix="faults")
+        try:
+
+            async def send_all(round_: int) -> None:
+                await asyncio.gather(
+                    *(
+                        layer.send(f"test.pooled{n}", {"type": "test.message", "n": round_})
+                        for n in range(POOLED)
+                    )
+                )
+
+            await send_all(1)
+            assert _connections_named(server, name) == POOLED
+            await asyncio.to_thread(server.restart)
+            assert _connections_named(server, name) == 0
+            await send_all(2)
+            assert _connections_named(server, name) == POOLED
+        finally:
+            await layer.close()
+
+    async def test_core_receivers_and_groups_after_a_restart(self, server: RedisServer) -> None:
+        layer = RedisChannelLayer(hosts=[server.url], prefix="faults")
+        try:
+            channels = [f"test.pooled{n}" for n in range(POOLED)]
+            await asyncio.gather(*(layer.send(name, {"type": "before"}) for name in channels))
+            assert (
+                await asyncio.gather(*(receive(layer, name) for name in channels))
+                == [{"type": "before"}] * POOLED
+            )
+            await asyncio.to_thread(server.restart)
+            for name in channels:
+                await layer.group_add("test.group", name)
+            await layer.group_send("test.group", {"type": "after"})
+            assert (
+                await asyncio.gather(*(receive(layer, name) for name in channels))
+                == [{"type": "after"}] * POOLED
+            )
         finally:
             await layer.close()

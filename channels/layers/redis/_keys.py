@@ -1,0 +1,81 @@
+"""Key names for both Redis layers: the prefix and expiry settings, TTLs, and deleting by prefix.
+
+Every key a layer writes starts with its ``prefix``; ``flush()`` deletes them
+with SCAN (never KEYS, which blocks the server) over the prefix with its glob
+characters escaped, so a prefix such as ``app[1]`` deletes only its own keys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import Final
+
+from redis.asyncio import Redis
+
+from channels._asserted import AssertedTypeError
+
+__all__ = [
+    "check_prefix",
+    "check_seconds",
+    "delete_prefixed",
+    "glob_escape",
+    "scan_prefixed",
+    "ttl_seconds",
+]
+
+_SCAN_COUNT: Final = 1000
+"""Keys SCAN looks at per call, and keys deleted per UNLINK."""
+
+
+def check_prefix(prefix: object) -> str:
+    """Return ``prefix`` if it is a str, else raise TypeError (also an AssertionError)."""
+    # Settings are untyped at run time; upstream asserts this.
+    if not isinstance(prefix, str):
+        raise AssertedTypeError(f"prefix must be a str; got {prefix!r}")
+    return prefix
+
+
+def check_seconds(name: str, value: object) -> float:
+    """Return ``value`` if it is a number of seconds > 0, else raise naming the setting ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds > 0; got {value!r}")
+    if not value > 0:
+        raise ValueError(f"{name} must be a number of seconds > 0; got {value!r}")
+    return value
+
+
+def ttl_seconds(seconds: float) -> int:
+    """Return a key TTL (EXPIRE takes whole seconds) that outlasts ``seconds``: at least 1."""
+    return max(1, math.ceil(seconds))
+
+
+def glob_escape(text: str) -> str:
+    """Escape the characters SCAN's MATCH pattern treats as wildcards: ``* ? [ ]`` and backslash."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+async def scan_prefixed(client: Redis, prefix: str) -> AsyncIterator[list[bytes | str]]:
+    """Yield, in batches, every key on ``client``'s server that starts with ``prefix``."""
+    pattern = glob_escape(prefix) + "*"
+    cursor = 0
+    while True:
+        # redis-py leaves scan's **kwargs unannotated.
+        cursor, keys = await client.scan(cursor, match=pattern, count=_SCAN_COUNT)  # pyright: ignore[reportUnknownMemberType]
+        if keys:
+            yield keys
+        if not cursor:
+            return
+
+
+async def delete_prefixed(client: Redis, prefix: str) -> int:
+    """Delete every key on ``client``'s server that starts with ``prefix``; return how many.
+
+    UNLINK frees the memory in the background, so a large flush does not stall
+    the server.
+    """
+    deleted = 0
+    async for keys in scan_prefixed(client, prefix):
+        for start in range(0, len(keys), _SCAN_COUNT):
+            deleted += await client.unlink(*keys[start : start + _SCAN_COUNT])
+    return deleted

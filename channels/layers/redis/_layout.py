@@ -1,0 +1,68 @@
+"""Where ``RedisChannelLayer``'s channels live in Redis, and how their messages are encoded.
+
+One :class:`Layout` per layer, fixed when the layer is built: the layer sends
+with it and its receivers read with it, so both agree on every key and shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from channels.layers.redis._errors import HostErrors
+from channels.layers.redis._hosts import consistent_hash
+from channels.layers.redis._keys import ttl_seconds
+
+__all__ = ["Layout", "Message"]
+
+Message: TypeAlias = "dict[str, Any]"
+"""A message as the layer stores it. Any: messages are arbitrary serialisable mappings."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Key names, shards, expiry and the codec of one layer's channels."""
+
+    prefix: str
+    client_prefix: str
+    ring_size: int
+    expiry: float
+    host_errors: Sequence[HostErrors]
+    non_local_name: Callable[[str], str]
+    capacity: Callable[[str], int]
+    encode: Callable[[Message], bytes]
+    decode: Callable[[bytes], Message]
+    """Raises MessageDecodeError, and only that, for bytes it cannot turn into a message."""
+    blocking_timeout: float
+    reconnect_timeout: float
+
+    def key(self, channel: str) -> str:
+        """Return the Redis key that holds ``channel``'s messages (its process's, for ``a!b``)."""
+        return self.prefix + self.non_local_name(channel)
+
+    def shard(self, channel: str) -> int:
+        """Return the shard that holds ``channel``'s key, by channels_redis's hash."""
+        return consistent_hash(self.non_local_name(channel), self.ring_size)
+
+    def read_shards(self, channel: str) -> Sequence[int]:
+        """Return the shards a receiver on ``channel`` reads from.
+
+        channels_redis sends to normal channels round-robin over every shard
+        (this layer sends to the hash shard, which keeps their order), so a
+        receiver reads a normal channel on every shard.
+        """
+        if "!" in channel or self.ring_size == 1:
+            return (self.shard(channel),)
+        return range(self.ring_size)
+
+    def expired_before(self, now: float) -> float:
+        """Return the send time before which a message has expired at ``now``.
+
+        Whole seconds, as channels_redis trims, so both drop the same messages.
+        """
+        return int(now) - int(self.expiry)
+
+    def ttl(self) -> int:
+        """Return the TTL of a channel key: it outlives its newest message."""
+        return ttl_seconds(self.expiry)

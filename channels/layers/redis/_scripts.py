@@ -1,0 +1,190 @@
+"""The Lua scripts of ``RedisChannelLayer``, and the limits of the one that packs msgpack.
+
+Every script trims a key's expired messages before counting it, as
+channels_redis does on every send: its receivers rely on that.
+
+``GROUP_SEND_ALL`` assembles msgpack inside Redis, so it has limits of its own,
+checked where input could exceed them:
+
+* The message arrives packed with the reserved channel key (``__asgi_channel__``)
+  as its *last* map entry, whose value is an empty array (the final byte,
+  0x90). The caller sends everything before that byte (:func:`script_head`
+  checks it is there); the script appends each copy's array of channel names.
+* Names are packed as msgpack str8 or str16, so a member name must be under
+  ``MAX_SCRIPT_NAME_BYTES`` bytes. Names this layer accepts are far shorter
+  (``MAX_NAME_LENGTH``, 100 ASCII characters); a layer whose subclass allows
+  longer names does not use the script (see :func:`fits_script`), and a
+  longer member written into the group by someone else makes the script
+  fail, before it writes any copy, with an error naming the limit instead of
+  packing a broken message.
+* The array of a process's channels is a fixarray, array16 or array32, so any
+  number of members fits.
+* Every key lives on the one server the script runs on, and every channel has
+  the same capacity (no ``channel_capacity`` patterns): the caller checks both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, Final
+
+import redis.exceptions
+from redis.asyncio import Redis
+
+__all__ = [
+    "GROUP_MEMBERS",
+    "GROUP_SEND",
+    "GROUP_SEND_ALL",
+    "MAX_SCRIPT_NAME_BYTES",
+    "SEND",
+    "Script",
+    "fits_script",
+    "script_head",
+]
+
+MAX_SCRIPT_NAME_BYTES: Final = 65536
+"""A channel name packed by GROUP_SEND_ALL must be shorter than this (msgpack str16)."""
+
+_EMPTY_ARRAY: Final = 0x90
+
+
+class Script:
+    """A Lua script run by SHA, and loaded on first use on each server."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+
+    async def run(
+        self, client: Redis, keys: Sequence[str], args: Sequence[str | bytes | float]
+    ) -> Any:  # Any: a Lua reply
+        """Run the script on ``client``'s server with ``keys`` and ``args``."""
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return await client.eval(self.source, len(keys), *keys, *args)
+
+
+def fits_script(max_name_length: int) -> bool:
+    """Whether every name a layer accepts (shorter than ``max_name_length``) fits GROUP_SEND_ALL."""
+    return max_name_length <= MAX_SCRIPT_NAME_BYTES
+
+
+def script_head(packed: bytes) -> bytes:
+    """Return ``packed`` (a message packed with the channel key last, empty) minus that array.
+
+    Raises:
+        ValueError: if ``packed`` does not end with the empty array.
+    """
+    if not packed or packed[-1] != _EMPTY_ARRAY:
+        raise ValueError(
+            "group_send's script needs the message packed with the channel key last "
+            f"and empty (ending in byte 0x90); got one ending in {packed[-1:]!r}"
+        )
+    return packed[:-1]
+
+
+SEND: Final = Script("""
+-- KEYS[1]: channel key. ARGV: message, now, expired-before, capacity, key TTL.
+-- Returns 1 when sent, 0 when the channel is full.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+    return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+""")
+
+GROUP_SEND: Final = Script("""
+-- KEYS: channel keys on one shard. ARGV: now, expired-before, key TTL, then a
+-- (message, capacity) pair per key. Returns the 1-based indexes of full keys.
+local full = {}
+for i = 1, #KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[2])
+    if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[3 + 2 * i]) then
+        redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2 + 2 * i])
+        redis.call('EXPIRE', KEYS[i], ARGV[3])
+    else
+        full[#full + 1] = i
+    end
+end
+return full
+""")
+
+GROUP_SEND_ALL: Final = Script("""
+-- The whole group_send in one script (see the limits in _scripts.py).
+-- KEYS[1]: group key. ARGV: memberships added before this have expired, the
+-- key prefix, now, messages sent before this have expired, key TTL, capacity,
+-- then the message packed up to its last value (the channel key's array),
+-- which the script packs per key. Returns the channels of full keys.
+local capacity = tonumber(ARGV[6])
+local full = {}
+local function be(n, bytes)
+    local out = {}
+    for i = bytes, 1, -1 do
+        out[i] = string.char(n % 256)
+        n = math.floor(n / 256)
+    end
+    return table.concat(out)
+end
+local function pack_str(s)
+    if #s < 32 then return string.char(0xa0 + #s) .. s end
+    if #s < 256 then return string.char(0xd9, #s) .. s end
+    return string.char(0xda) .. be(#s, 2) .. s
+end
+local function pack_array_head(n)
+    if n < 16 then return string.char(0x90 + n) end
+    if n < 65536 then return string.char(0xdc) .. be(n, 2) end
+    return string.char(0xdd) .. be(n, 4)
+end
+local function push(key, array, names)
+    redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[4])
+    if redis.call('ZCARD', key) < capacity then
+        redis.call('ZADD', key, ARGV[3], ARGV[7] .. array)
+        redis.call('EXPIRE', key, ARGV[5])
+    else
+        for _, name in ipairs(names) do full[#full + 1] = name end
+    end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+-- Checked before any copy is written: a script's writes are never undone.
+for _, channel in ipairs(members) do
+    if #channel >= 65536 then
+        return redis.error_reply('group_send: member ' .. string.sub(channel, 1, 40) ..
+            '... has ' .. #channel .. ' bytes; the script packs names under 65536 bytes')
+    end
+end
+local order, by_process = {}, {}
+for _, channel in ipairs(members) do
+    local bang = string.find(channel, '!', 1, true)
+    if bang then
+        -- A process's channels share its key and one copy naming them all.
+        local key = ARGV[2] .. string.sub(channel, 1, bang)
+        if not by_process[key] then
+            by_process[key] = {}
+            order[#order + 1] = key
+        end
+        table.insert(by_process[key], channel)
+    else
+        push(ARGV[2] .. channel, pack_array_head(1) .. pack_str(channel), {channel})
+    end
+end
+for _, key in ipairs(order) do
+    local names = by_process[key]
+    local parts = {pack_array_head(#names)}
+    for i, name in ipairs(names) do parts[i + 1] = pack_str(name) end
+    push(key, table.concat(parts), names)
+end
+return full
+""")
+
+GROUP_MEMBERS: Final = Script("""
+-- KEYS[1]: group key. ARGV[1]: memberships added before this have expired.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+""")
