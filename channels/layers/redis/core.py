@@ -12,6 +12,10 @@ Layout in Redis (the same as channels_redis, so both can share a server):
 Receiving: per event loop, a ``_receiving.Receiver`` owns the inboxes and the
 readers, and states the rules it keeps (order, cancellation, who pops when).
 
+Groups survive lost Redis state: the layer remembers the memberships of its
+own process-specific channels and puts them back on a shard whose server
+restarted or failed over (``_memberships``).
+
 group_send: with one server, the stock msgpack serializer unencrypted, no
 ``channel_capacity`` patterns and ``serialize``/``deserialize`` not
 overridden, one script reads the group and writes every member's copy inside
@@ -56,6 +60,7 @@ from channels.layers.redis._keys import (
 )
 from channels.layers.redis._layout import Layout
 from channels.layers.redis._loops import LoopStates
+from channels.layers.redis._memberships import Memberships
 from channels.layers.redis._receiving import Receiver
 from channels.layers.redis._scripts import (
     GROUP_MEMBERS,
@@ -192,6 +197,7 @@ class RedisChannelLayer(BaseChannelLayer):
             reconnect_timeout=self._reconnect_timeout,
         )
         self.__drops = DropLog(logger)
+        self.__memberships = Memberships(self.group_expiry, self.__receives)
         self.__states = LoopStates(self.__new_state)
 
     def __repr__(self) -> str:
@@ -254,19 +260,27 @@ class RedisChannelLayer(BaseChannelLayer):
         self.require_valid_channel_name(channel)
         key = self._group_key(group)
         shard = self.consistent_hash(group)
-        pipe = self.__state().connections.client(shard).pipeline(transaction=True)
-        _ = pipe.zadd(key, {channel: time.time()})
+        now = time.time()
+        connections = self.__state().connections
+        pipe = connections.client(shard).pipeline(transaction=True)
+        _ = pipe.zadd(key, {channel: now})
         _ = pipe.expire(key, ttl_seconds(self.group_expiry))
         with self.__host_errors[shard]:
             await pipe.execute()
+        # A consumer that joined and waits has reached the host: its receive rides out a restart.
+        connections.answered.add(shard)
+        self.__memberships.added(shard, key, channel, now)
 
     async def group_discard(self, group: str, channel: str) -> None:
         """Remove ``channel`` from ``group``; no error if it is not a member."""
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         shard = self.consistent_hash(group)
+        key = self._group_key(group)
+        # Forgotten first, so that no membership put back after a restart revives it.
+        self.__memberships.discarded(shard, key, channel)
         with self.__host_errors[shard]:
-            await self.__state().connections.client(shard).zrem(self._group_key(group), channel)
+            await self.__state().connections.client(shard).zrem(key, channel)
 
     async def group_send(self, group: str, message: ChannelMessage) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped and logged.
@@ -342,10 +356,14 @@ class RedisChannelLayer(BaseChannelLayer):
         """Return a new process-specific channel name that this layer can receive on."""
         return f"{prefix}.{self.client_prefix}!{uuid.uuid4().hex}"
 
+    def __receives(self, channel: str) -> bool:
+        """Whether ``channel`` is a process-specific channel of this layer's new_channel()."""
+        return "!" in channel and self.non_local_name(channel).endswith(f".{self.client_prefix}!")
+
     async def receive(self, channel: str) -> ReceivedMessage:
         """Wait for and return the next message on ``channel``."""
         self.require_valid_channel_name(channel)
-        if "!" in channel and not self.non_local_name(channel).endswith(f".{self.client_prefix}!"):
+        if "!" in channel and not self.__receives(channel):
             raise ValueError(
                 "receive() takes process-specific channels made by this layer's "
                 f"new_channel() (containing {self.client_prefix!r}); got {channel!r}"
@@ -357,6 +375,7 @@ class RedisChannelLayer(BaseChannelLayer):
     async def flush(self) -> None:
         """Delete every message and group under this layer's prefix, on every shard."""
         connections = self.__state().connections
+        self.__memberships.clear()
         for shard in range(self.ring_size):
             with self.__host_errors[shard]:
                 await delete_prefixed(connections.client(shard), self.prefix)
@@ -384,7 +403,7 @@ class RedisChannelLayer(BaseChannelLayer):
         return f"{self.prefix}:group:{group}"
 
     def __new_state(self) -> _LoopState:
-        connections = Connections(self.hosts)
+        connections = Connections(self.__memberships.hook(self.hosts))
         return _LoopState(connections, Receiver(self.__layout, connections, self.__drops))
 
     def __state(self) -> _LoopState:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import redis
@@ -41,11 +41,16 @@ class Hooks:
         self.reconnects += 1
         self.changed.set()
 
-    async def wait_for_reconnects(self, count: int) -> None:
-        async with asyncio.timeout(WAIT):
-            while self.reconnects < count:
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        async def until() -> None:
+            while not condition():
                 self.changed.clear()
                 await self.changed.wait()
+
+        await asyncio.wait_for(until(), WAIT)
+
+    async def wait_for_reconnects(self, count: int) -> None:
+        await self.wait_until(lambda: self.reconnects >= count)
 
 
 @pytest.fixture
@@ -97,10 +102,7 @@ class TestRestartWithoutPersistence:
         layer, hooks = hooked
         channel = await layer.new_channel()
         await asyncio.to_thread(server.stop)
-        async with asyncio.timeout(WAIT):
-            while not hooks.disconnects:
-                hooks.changed.clear()
-                await hooks.changed.wait()
+        await hooks.wait_until(lambda: hooks.disconnects > 0)
         with pytest.raises(ConnectionError, match=rf"cannot reach Redis at .*{server.address}"):
             await layer.group_add("test.room", channel)
         await asyncio.to_thread(server.start)
