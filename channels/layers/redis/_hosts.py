@@ -20,6 +20,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 __all__ = [
     "HostConfig",
@@ -131,14 +132,16 @@ def make_pool(host: Mapping[str, Any]) -> ConnectionPool:
     command waits for one instead of failing with "Too many connections".
 
     Every pool's connections retry a command once, at once, on a fresh
-    connection after a connection error or timeout (unless the host's options
-    set ``retry``). A pooled connection may predate a Redis restart, and
+    connection after a connection error, not after a timeout (unless the host's
+    options set ``retry``): a slow script that timed out may still be running,
+    and running it again would send its messages twice. A pooled connection may predate a Redis restart, and
     redis-py does not check connections when they leave the pool (with RESP3
     it skips even the closed-socket check), so without it the first use of each
     such connection, seconds or minutes later, fails with "Connection closed by
     server".
     """
-    options: dict[str, Any] = {"retry": Retry(NoBackoff(), 1), **host}
+    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    options: dict[str, Any] = {"retry": retry, **host}
     if "address" in options:
         url = options.pop("address")
         return WaitingConnectionPool.from_url(url, **options)  # pyright: ignore[reportUnknownMemberType] -- redis-py leaves **kwargs unannotated

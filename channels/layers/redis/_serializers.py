@@ -71,12 +71,14 @@ def received(message: object) -> dict[str, Any]:
 
 
 class Serializer:
-    """A layer's serializer, from the registry, with the checks above around it.
+    """A layer's serializer, looked up in the registry.
+
+    The layers apply the checks above around it (``outgoing``, ``check_size``,
+    ``received``), since a subclass's ``serialize``/``deserialize`` replaces it.
 
     Args:
         serializer_format: a format registered in
             :data:`channels.layers.redis.serializers.registry`.
-        max_size: the largest serialised message allowed, or None for no limit.
         options: keyword arguments for the registered class
             (``symmetric_encryption_keys``, ``random_prefix_length``, ``expiry``).
 
@@ -87,11 +89,8 @@ class Serializer:
     def __init__(
         self,
         serializer_format: str = "msgpack",
-        max_size: int | None = MAX_MESSAGE_SIZE,
         **options: Iterable[str | bytes] | float | None,
     ) -> None:
-        self.serializer_format = serializer_format
-        self.max_size = max_size
         self.inner: MessageSerializer = registry.get_serializer(serializer_format, **options)
 
     @property
@@ -99,11 +98,3 @@ class Serializer:
         """Whether messages are the stock msgpack, unencrypted (a Lua script can build them)."""
         inner = self.inner
         return type(inner) is MsgPackSerializer and inner.crypter is None
-
-    def dumps(self, message: Mapping[str, Any]) -> bytes:
-        """Serialise ``message``; raise MessageTooLarge past ``max_size`` bytes."""
-        return check_size(self.inner.serialize(dict(message)), self.max_size)
-
-    def loads(self, data: bytes) -> dict[str, Any]:
-        """Deserialise a message; raise MessageDecodeError if it cannot be read."""
-        return received(self.inner.deserialize(data))

@@ -261,8 +261,16 @@ class Subscriber:
         except BaseException:
             await conn.disconnect(nowait=True)
             raise
-        # redis-py keeps the transport behind its private stream writer; read once here.
-        writer = cast(asyncio.StreamWriter, conn._writer)  # pyright: ignore[reportPrivateUsage]
+        # redis-py keeps the transport behind its private stream writer; read once here,
+        # and refuse clearly should a redis-py release keep it elsewhere.
+        writer: object = getattr(conn, "_writer", None)
+        if not isinstance(writer, asyncio.StreamWriter):
+            await conn.disconnect(nowait=True)
+            raise RuntimeError(
+                f"the Redis pub/sub layer cannot read from a {type(conn).__qualname__}: it "
+                "takes over the asyncio stream of redis-py's connection (redis-py 5 to 8 "
+                f"keep one), and this connection has {type(writer).__qualname__} there"
+            )
         self._conn, self._transport, self._link = conn, writer.transport, Link(self)
         self._transport.set_protocol(self._link)
 

@@ -10,13 +10,14 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, cast
 
 import pytest
 from asgiref.sync import async_to_sync
 from hypothesis import settings
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection as RedisConnection
 
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._hosts import HostConfig
@@ -710,3 +711,33 @@ class TestConformance:
         finally:
             # Each example closed its layer with its own event loop.
             async_to_sync(make_layer.close)()
+
+
+class _WrappedWriter:
+    """Stands in for a redis-py release that keeps something else behind ``_writer``."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.writer, name)
+
+
+class _OtherConnection(RedisConnection):
+    async def connect(self) -> None:
+        # redis-py leaves connect() unannotated.
+        await cast("Callable[[], Awaitable[None]]", super().connect)()
+        writer = self._writer
+        assert writer is not None
+        self._writer = cast(asyncio.StreamWriter, _WrappedWriter(writer))
+
+
+class TestRedisPyAssumption:
+    async def test_a_connection_without_an_asyncio_stream_is_refused_and_closed(
+        self, layers: Layers
+    ) -> None:
+        # The subscriber takes redis-py's stream over; should a release keep
+        # another object there, the layer says so instead of failing obscurely.
+        layer = layers(hosts=[{"address": SHARED, "connection_class": _OtherConnection}])
+        with pytest.raises(RuntimeError, match=r"takes over the asyncio stream .* _WrappedWriter"):
+            await layer.new_channel()
