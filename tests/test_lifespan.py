@@ -88,6 +88,13 @@ class RecordingLayer(InMemoryChannelLayer):
         await super().close()
 
 
+class HoldsNothing:
+    """A BACKEND test double without ``close()``: there is nothing to release."""
+
+    def __init__(self, **config: object) -> None:
+        self.config = config
+
+
 class BrokenCloseLayer(InMemoryChannelLayer):
     """An in-memory layer whose close fails."""
 
@@ -158,6 +165,19 @@ class TestWithoutHooks:
             assert connections_named(name) > 0
             assert await answer(communicator, "shutdown") == {"type": "lifespan.shutdown.complete"}
             assert connections_named(name) == 0
+
+    async def test_a_layer_without_close_is_passed_over(self) -> None:
+        layers = {
+            "default": {"BACKEND": RECORDING},
+            "double": {"BACKEND": "tests.test_lifespan.HoldsNothing"},
+        }
+        with override_settings(CHANNEL_LAYERS=layers):
+            recording = get_channel_layer("default")
+            assert isinstance(get_channel_layer("double"), HoldsNothing)
+            communicator, _ = await startup(ProtocolTypeRouter({}), {})
+            assert await answer(communicator, "shutdown") == {"type": "lifespan.shutdown.complete"}
+            assert isinstance(recording, RecordingLayer)
+            assert recording.closes == 1
 
     async def test_a_failing_close_is_reported_after_closing_the_others(self) -> None:
         layers = {"broken": {"BACKEND": BROKEN}, "default": {"BACKEND": RECORDING}}
@@ -588,6 +608,21 @@ class TestWorker:
         with pytest.raises(LifespanFailed, match=r"^application startup failed: lifespan startup "):
             worker.run(on_ready=lambda: journal.entries.append("listening"))
         assert journal.entries == ["start greeter"]
+
+    def test_a_failing_shutdown_hook_fails_run_after_the_worker_stopped(self) -> None:
+        journal = Journal()
+        seen: list[object] = []
+        hooks = [journal.hook("greeter", {"greeting": "hi"}, fail_at="shutdown")]
+        worker, layer = self.worker(hooks, seen)
+        sends: list[asyncio.Task[None]] = []
+
+        def ready() -> None:
+            sends.append(asyncio.ensure_future(layer.send("jobs", {"type": "job"})))
+
+        with pytest.raises(LifespanFailed, match=r"^application shutdown failed: "):
+            worker.run(on_ready=ready)
+        assert seen == ["hi"]
+        assert journal.entries == ["start greeter", "stop greeter"]
 
 
 async def _connect() -> None:
