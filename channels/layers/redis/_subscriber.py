@@ -11,7 +11,8 @@ line. That halves what a message costs to receive.
 
 * ``subscribe(name)`` returns once Redis has confirmed the subscription; the
   name then stays subscribed, across reconnections, until ``unsubscribe(name)``
-  finds that its listener no longer ``wants`` it.
+  finds that its listener no longer ``wants`` it. A subscription Redis refuses
+  (an ACL) raises NoPermissionError naming the host and Redis's reason.
 * After a lost connection it fails the confirmations still awaited, awaits the
   listener's ``on_disconnect``, reconnects with a delay doubling from 0.05 s to
   1 s for as long as it takes, subscribes to every name again, and once Redis
@@ -30,7 +31,7 @@ from typing import Final, Protocol, cast
 
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import InvalidResponse, NoPermissionError, ResponseError
 
 from channels.layers.redis._errors import HostErrors
 
@@ -207,8 +208,15 @@ class Subscriber:
     def received(self, reply: object) -> None:
         """Act on one reply: deliver a message, or note a confirmed subscription."""
         if isinstance(reply, ResponseError):
-            # A refused SUBSCRIBE (an ACL, say): fail every subscription still awaited.
-            self._fail_acks(reply)
+            # A refused SUBSCRIBE (an ACL, say). Redis answers in order: the refusal is
+            # for the oldest confirmation awaited, or for every one while resubscribing,
+            # as one SUBSCRIBE names them all.
+            if self._recovery is not None:
+                self._fail_acks(reply)
+            elif self._acks:
+                oldest = self._acks.pop(next(iter(self._acks)))
+                if not oldest.done():
+                    oldest.set_result(reply)
             return
         if not isinstance(reply, list):
             return
@@ -299,6 +307,8 @@ class Subscriber:
             error = await asyncio.shield(ack)
         finally:
             timer.cancel()
+        if isinstance(error, ResponseError):
+            raise _refused(error, errors) from error
         if error is not None:
             raise error
 
@@ -349,3 +359,14 @@ class Subscriber:
                 await self._disconnect()
                 return False
             return True
+
+
+def _refused(reply: ResponseError, errors: HostErrors) -> ResponseError:
+    """The error for a SUBSCRIBE Redis refused: names the host and Redis's reason.
+
+    A NoPermissionError (what redis-py raises for an ACL refusal) when Redis
+    says NOPERM, else a ResponseError: both are what a redis-py user catches.
+    """
+    reason = str(reply)
+    kind = NoPermissionError if reason.startswith("NOPERM") else ResponseError
+    return kind(f"Redis at {errors.host} refused to {errors.doing or 'subscribe'}: {reason}")
