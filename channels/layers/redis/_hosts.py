@@ -134,11 +134,11 @@ def make_pool(host: Mapping[str, Any]) -> ConnectionPool:
     Every pool's connections retry a command once, at once, on a fresh
     connection after a connection error, not after a timeout (unless the host's
     options set ``retry``): a slow script that timed out may still be running,
-    and running it again would send its messages twice. A pooled connection may predate a Redis restart, and
-    redis-py does not check connections when they leave the pool (with RESP3
-    it skips even the closed-socket check), so without it the first use of each
-    such connection, seconds or minutes later, fails with "Connection closed by
-    server".
+    and running it again would send its messages twice. A pooled connection may
+    predate a Redis restart, and redis-py does not check connections when they
+    leave the pool (with RESP3 it skips even the closed-socket check), so
+    without it the first use of each such connection, seconds or minutes later,
+    fails with "Connection closed by server".
     """
     retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
     options: dict[str, Any] = {"retry": retry, **host}
