@@ -124,6 +124,7 @@ class ConsumerApplication(Generic[_C]):
         return f"<{type(self).__name__} for {self.__module__}.{self.__qualname__}>"
 
 
+# Any: a handler's return value is ignored; handlers may return anything.
 def _handler_for(consumer: AsyncConsumer, message: ChannelMessage) -> Callable[..., Any]:
     """Return ``consumer``'s method for ``message``, or raise ValueError naming what is missing."""
     # Any: a handler returns an awaitable on async consumers and None on sync ones.

@@ -104,6 +104,7 @@ def database_sync_to_async(
     thread_sensitive: bool = True,
     executor: ThreadPoolExecutor | None = None,
     context: Context | None = None,
+    # Any: a coroutine's send and yield types, which no caller uses.
 ) -> Callable[[Callable[_P, _R]], Callable[_P, Coroutine[Any, Any, _R]]]: ...
 
 
@@ -114,6 +115,7 @@ def database_sync_to_async(
     thread_sensitive: bool = True,
     executor: ThreadPoolExecutor | None = None,
     context: Context | None = None,
+    # Any: a coroutine's send and yield types, which no caller uses.
 ) -> Callable[_P, Coroutine[Any, Any, _R]]: ...
 
 
@@ -124,6 +126,7 @@ def database_sync_to_async(
     executor: ThreadPoolExecutor | None = None,
     context: Context | None = None,
 ) -> (
+    # Any: a coroutine's send and yield types, which no caller uses.
     Callable[[Callable[_P, _R]], Callable[_P, Coroutine[Any, Any, _R]]]
     | Callable[_P, Coroutine[Any, Any, _R]]
 ):
@@ -134,6 +137,7 @@ def database_sync_to_async(
     ``database_sync_to_async(thread_sensitive=False)(func)``.
     """
 
+    # Any: a coroutine's send and yield types, which no caller uses.
     def wrap(func: Callable[_P, _R]) -> Callable[_P, Coroutine[Any, Any, _R]]:
         return DatabaseSyncToAsync(
             func, thread_sensitive=thread_sensitive, executor=executor, context=context

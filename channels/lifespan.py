@@ -36,6 +36,7 @@ __all__ = ["Lifespan", "LifespanFailed", "LifespanHook", "LifespanState", "run_l
 
 logger = logging.getLogger("channels.lifespan")
 
+# Any: the ASGI lifespan state holds whatever the application's hooks put in.
 LifespanState: TypeAlias = dict[str, Any]
 """The lifespan state: names to whatever the hooks made (pools, clients), hence ``Any``.
 
@@ -43,6 +44,7 @@ The ASGI lifespan-state extension leaves the values arbitrary; servers copy
 the dict (not its values) into each connection's ``scope["state"]``.
 """
 
+# Any: the ASGI lifespan state holds whatever the application's hooks put in.
 LifespanHook: TypeAlias = Callable[[], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 """Code run around the server's life: a no-argument callable returning an async context manager.
 

@@ -205,6 +205,7 @@ class CookieMiddleware(BaseMiddleware):
     @classmethod
     def delete_cookie(
         cls,
+        # Any: an ASGI event's values depend on its type.
         message: MutableMapping[str, Any],
         key: str,
         path: str | None = "/",
@@ -348,11 +349,13 @@ class InstanceSessionWrapper:
             ) from exc
 
 
+# Any: an ASGI event's values depend on its type.
 def _with_headers_copied(message: Event) -> dict[str, Any]:
     """A copy of ``message`` whose ``headers`` is a new list of the same pairs."""
     return dict(message, headers=list(message.get("headers", ())))
 
 
+# Any: an ASGI event's values depend on its type.
 def _set_session_cookie(message: MutableMapping[str, Any], name: str, session: Session) -> None:
     """Add the session cookie, with Django's session cookie settings, to ``message``."""
     # The session data is loaded once saved, so these read no storage.

@@ -93,6 +93,7 @@ Both forms are common in apps and tests, and pass through unchanged.
 class URLRoute(TypedDict):
     """What URLRouter records in ``scope["url_route"]`` for the matched route."""
 
+    # Any: URL converters return values of any type.
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
 
@@ -120,6 +121,7 @@ class ConsumerScope(TypedDict):
     server: tuple[str, int | None] | None
     subprotocols: list[str]
     method: str
+    # Any: ASGI lets servers and middleware put values of any type here.
     state: dict[str, Any]
     extensions: dict[str, dict[str, Any]]
     url_route: URLRoute
@@ -143,12 +145,14 @@ consumer holds and one a middleware builds fit without a cast.
 Event: TypeAlias = Mapping[str, Any]
 """Any ASGI event. Its keys depend on its ``type``; the TypedDicts below name them."""
 
+# Any: servers may add extension keys of any type to an event.
 ReceivedEvent: TypeAlias = dict[str, Any]
 """An event as ``receive()`` returns it: servers may add extension keys."""
 
 Receive: TypeAlias = Callable[[], Awaitable[ReceivedEvent]]
 """The ``receive`` callable a server passes to an ASGI application."""
 
+# Any: see the variance rule above.
 Send: TypeAlias = Callable[[Any], Awaitable[None]]
 """The ``send`` callable a server passes to an ASGI application.
 
@@ -266,5 +270,6 @@ with their own TypedDicts, which are Mappings, and layers serialise arbitrary
 values (msgpack, JSON). A stricter type would reject those TypedDicts.
 """
 
+# Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
 ReceivedMessage: TypeAlias = dict[str, Any]
 """A message as a channel layer returns it: a fresh dict the receiver owns."""

@@ -209,6 +209,7 @@ class JsonWebsocketConsumer(WebsocketConsumer):
             raise _binary_frame_error(self, bytes_data)
         self.receive_json(self.decode_json(text_data), **kwargs)
 
+    # Any: see the docstring; an override narrows it.
     def receive_json(self, content: Any, **kwargs: object) -> None:
         """Handle decoded JSON from the client: what ``decode_json`` returned.
 
@@ -339,6 +340,7 @@ class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
             raise _binary_frame_error(self, bytes_data)
         await self.receive_json(await self.decode_json(text_data), **kwargs)
 
+    # Any: see the docstring; an override narrows it.
     async def receive_json(self, content: Any, **kwargs: object) -> None:
         """Handle decoded JSON from the client: what ``decode_json`` returned.
 

@@ -33,6 +33,7 @@ class ChannelLayerManager:
             self.backends = {}
 
     @property
+    # Any: CONFIG values are the backend's own keyword arguments.
     def configs(self) -> Mapping[str, Mapping[str, Any]]:
         """The CHANNEL_LAYERS setting: alias -> BACKEND, CONFIG, TEST_CONFIG."""
         # Values are whatever each backend's constructor takes, hence Any.

@@ -28,6 +28,7 @@ class Connections:
 
     __slots__ = ("_clients", "_hosts", "_pools", "_readers", "answered")
 
+    # Any: redis-py connection options, which redis-py itself types loosely.
     def __init__(self, hosts: Sequence[Mapping[str, Any]]) -> None:
         # Any: redis-py connection options.
         self._hosts = hosts

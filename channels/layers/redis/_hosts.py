@@ -31,6 +31,7 @@ __all__ = [
     "make_pool",
 ]
 
+# Any: redis-py connection options, which redis-py itself types loosely.
 HostConfig: TypeAlias = "str | tuple[str, int] | list[Any] | Mapping[str, Any]"
 """One ``hosts`` entry. Dict values stay ``Any``: they are redis-py connection options."""
 
@@ -42,6 +43,7 @@ _SentinelConnectionPool = cast(Callable[..., SentinelConnectionPool], SentinelCo
 _DEFAULT_HOST = "redis://localhost:6379"
 
 
+# Any: redis-py connection options, which redis-py itself types loosely.
 def decode_hosts(hosts: Iterable[HostConfig] | None) -> list[dict[str, Any]]:
     """Turn ``hosts`` into one dict of connection options per shard."""
     if not hosts:
@@ -95,6 +97,7 @@ class WaitingConnectionPool(ConnectionPool):
     call; a semaphore costs nothing until the pool is full.
     """
 
+    # Any: redis-py connection options, which redis-py itself types loosely.
     def __init__(self, *, max_connections: int = 50, **options: Any) -> None:
         # Any: redis-py connection options.
         super().__init__(max_connections=max_connections, **options)  # pyright: ignore[reportUnknownMemberType] -- redis-py leaves **connection_kwargs unannotated
@@ -125,6 +128,7 @@ class WaitingConnectionPool(ConnectionPool):
                 self._free.release()
 
 
+# Any: redis-py connection options, which redis-py itself types loosely.
 def make_pool(host: Mapping[str, Any]) -> ConnectionPool:
     """Build a connection pool for one decoded host.
 

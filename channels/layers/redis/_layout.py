@@ -16,6 +16,7 @@ from channels.layers.redis._keys import ttl_seconds
 
 __all__ = ["Layout", "Message"]
 
+# Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
 Message: TypeAlias = "dict[str, Any]"
 """A message as the layer stores it. Any: messages are arbitrary serialisable mappings."""
 

@@ -99,6 +99,7 @@ class Memberships:
         with self._lock:
             self._entries.clear()
 
+    # Any: redis-py connection options, which redis-py itself types loosely.
     def hook(self, hosts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Return ``hosts`` with a connect hook that checks each shard's run id.
 

@@ -43,6 +43,7 @@ CHANNEL_KEY: Final = "__asgi_channel__"
 """The key that carries a message's channel (or channels) inside it, as channels_redis does."""
 
 
+# Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
 def outgoing(message: object) -> dict[str, Any]:
     """Return a copy of ``message`` to send, after checking it is a mapping without CHANNEL_KEY."""
     # Any: messages are arbitrary serialisable mappings (channels.types.ChannelMessage).
@@ -62,6 +63,7 @@ def check_size(data: bytes, limit: int | None) -> bytes:
     return data
 
 
+# Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
 def received(message: object) -> dict[str, Any]:
     """Return a decoded ``message`` if it is a dict, else raise MessageDecodeError."""
     # Any: keys and values are whatever was sent.

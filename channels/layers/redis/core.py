@@ -219,6 +219,7 @@ class RedisChannelLayer(BaseChannelLayer):
     def __encode(self, message: dict[str, Any]) -> bytes:
         return check_size(self.serialize(message), self.max_message_size)
 
+    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
     def __decode(self, data: bytes) -> dict[str, Any]:
         try:
             # A subclass's deserialize() is checked too.
@@ -325,6 +326,7 @@ class RedisChannelLayer(BaseChannelLayer):
             full = await self.__run(shard, GROUP_SEND, keys, args)
             self.__log_full(group, [name for index in full for name in by_key[keys[index - 1]]])
 
+    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
     async def __group_send_in_script(self, group: str, payload: dict[str, Any], now: float) -> None:
         # Packed with an empty channel array last: the script appends each
         # key's channels in its place.

@@ -400,6 +400,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
     def __encode(self, message: dict[str, Any]) -> bytes:
         return check_size(self.serialize(message), self.max_message_size)
 
+    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
     def __decode(self, data: bytes) -> dict[str, Any]:
         # A subclass's deserialize() is checked too.
         return received(self.deserialize(data))

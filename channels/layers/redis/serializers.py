@@ -83,6 +83,7 @@ class SerializerDoesNotExist(KeyError, ValueError):
 class MessageSerializer(Protocol):
     """What a layer needs from a serializer: bytes from a message, and back."""
 
+    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
     def serialize(self, message: dict[str, Any], /) -> bytes:
         """Turn ``message`` into bytes for Redis."""
         # Any: messages are arbitrary serialisable mappings (channels.types.ChannelMessage).
@@ -137,6 +138,7 @@ class BaseMessageSerializer:
         raw = key.encode("utf-8") if isinstance(key, str) else key
         return Fernet(base64.urlsafe_b64encode(hashlib.sha256(raw).digest()))
 
+    # Any: passed through to the registered serializer class, whose options are its own.
     def as_bytes(self, message: dict[str, Any], *args: Any, **kwargs: Any) -> bytes:
         """Encode ``message`` (subclasses implement this)."""
         # Any: a message's values, and the encoder's own options.
@@ -222,6 +224,7 @@ class BaseMessageSerializer:
 class JSONSerializer(BaseMessageSerializer):
     """Messages as UTF-8 JSON: readable in Redis, but bytes values cannot be sent."""
 
+    # Any: passed through to the registered serializer class, whose options are its own.
     def as_bytes(self, message: dict[str, Any], *args: Any, **kwargs: Any) -> bytes:
         """Encode ``message`` as JSON; extra arguments go to ``json.dumps``."""
         # Any: json.dumps's own options.
@@ -236,6 +239,7 @@ class JSONSerializer(BaseMessageSerializer):
 class MsgPackSerializer(BaseMessageSerializer):
     """Messages as msgpack, the default: compact, and bytes values travel as they are."""
 
+    # Any: passed through to the registered serializer class, whose options are its own.
     def as_bytes(self, message: dict[str, Any], *args: Any, **kwargs: Any) -> bytes:
         """Encode ``message`` with msgpack; extra arguments go to ``msgpack.packb``."""
         # Any: msgpack.packb's own options.
@@ -276,6 +280,7 @@ class SerializersRegistry:
             raise AssertedTypeError(f"a serializer format must be a str; got {format!r}")
         self._registry[format] = cast(_SerializerClass, serializer_class)
 
+    # Any: passed through to the registered serializer class, whose options are its own.
     def get_serializer(self, format: str, *args: Any, **kwargs: Any) -> MessageSerializer:
         """Return a new serializer for ``format``, built with ``args`` and ``kwargs``.
 
