@@ -76,8 +76,8 @@ async def _close(layer: Any) -> None:
         sys.stderr.write(f"  cleanup failed: {exc!r}\n")
 
 
-async def layer_round_trip(specific: bool) -> float:
-    layer = _make_layer()
+async def layer_round_trip(specific: bool, make: Callable[[], Any] = _make_layer) -> float:
+    layer = make()
     channel = await layer.new_channel() if specific else "bench.round_trip"
     batch = round_trips(layer, channel, 20)
     try:
@@ -138,8 +138,8 @@ async def _fanout(
     return batches / timed
 
 
-async def layer_fanout(members: int, specific: bool) -> float:
-    layer = _make_layer()
+async def layer_fanout(members: int, specific: bool, make: Callable[[], Any] = _make_layer) -> float:
+    layer = make()
     if specific:
         names = [await layer.new_channel() for _ in range(members)]
     else:

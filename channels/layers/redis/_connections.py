@@ -6,18 +6,28 @@ A redis-py pool cannot cross event loops, so a layer keeps one
 connection), a client for commands, and on request a single-connection client
 for a blocking reader, which must not hold a pooled connection that commands
 wait for.
+
+For a Redis Cluster (``_hosts.is_cluster``) there is one redis-py
+``RedisCluster`` per loop instead, for every shard index: it routes each
+command by its key's slot, keeps a pool per node, and follows the cluster
+through redirections and failovers. A blocking read then holds one of its
+node's connections, which that node's pool replaces for other commands.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 
-from channels.layers.redis._hosts import close_pool, make_pool
+from channels.layers.redis._hosts import close_pool, is_cluster, make_cluster, make_pool
 
-__all__ = ["Connections"]
+__all__ = ["Client", "Connections"]
+
+Client: TypeAlias = "Redis | RedisCluster"
+"""A client for one shard: a server's (or Sentinel master's), or a whole cluster's."""
 
 _DEFAULT_SOCKET_TIMEOUT: Final = 5.0
 """redis-py's read timeout when the host's options set none (since redis-py 6)."""
@@ -26,7 +36,7 @@ _DEFAULT_SOCKET_TIMEOUT: Final = 5.0
 class Connections:
     """Pools and clients for each shard, for one event loop; ``answered`` shards have replied."""
 
-    __slots__ = ("_clients", "_hosts", "_pools", "_readers", "answered")
+    __slots__ = ("_clients", "_cluster", "_hosts", "_pools", "_readers", "answered", "clustered")
 
     # Any: redis-py connection options, which redis-py itself types loosely.
     def __init__(self, hosts: Sequence[Mapping[str, Any]]) -> None:
@@ -35,8 +45,21 @@ class Connections:
         self._pools: dict[int, ConnectionPool] = {}
         self._clients: dict[int, Redis] = {}
         self._readers: dict[int, Redis] = {}
+        self._cluster: RedisCluster | None = None
+        self.clustered = is_cluster(hosts)
+        """Whether the hosts are one Redis Cluster: then every shard index means all of it."""
         self.answered: set[int] = set()
         """Shards that have answered at least once in this loop: their failure is an outage."""
+
+    def reached(self, shard: int) -> bool:
+        """Whether ``shard`` (for a cluster: any node) has answered in this loop."""
+        return bool(self.answered) if self.clustered else shard in self.answered
+
+    def cluster(self) -> RedisCluster:
+        """Return the loop's cluster client (only when ``clustered``)."""
+        if self._cluster is None:
+            self._cluster = make_cluster(self._hosts[0])
+        return self._cluster
 
     def pool(self, shard: int) -> ConnectionPool:
         """Return the shard's pool."""
@@ -45,15 +68,19 @@ class Connections:
             pool = self._pools[shard] = make_pool(self._hosts[shard])
         return pool
 
-    def client(self, shard: int) -> Redis:
+    def client(self, shard: int) -> Client:
         """Return the shard's client for commands (each takes a pooled connection)."""
+        if self.clustered:
+            return self.cluster()
         client = self._clients.get(shard)
         if client is None:
             client = self._clients[shard] = Redis(connection_pool=self.pool(shard))
         return client
 
-    def reader(self, shard: int) -> Redis:
+    def reader(self, shard: int) -> Client:
         """Return the shard's client for blocking reads: one connection of its own, kept."""
+        if self.clustered:
+            return self.cluster()
         client = self._readers.get(shard)
         if client is None:
             client = self._readers[shard] = Redis(
@@ -61,14 +88,17 @@ class Connections:
             )
         return client
 
-    async def renew_reader(self, shard: int) -> Redis:
+    async def renew_reader(self, shard: int) -> Client:
         """Replace the shard's blocking-read client after a lost connection; return the new one.
 
         The new client takes a connection from the pool, which connects it as
         the host says (for a Sentinel host: to the master the Sentinels name
         now). The old connection would reconnect to the address it had, which
-        after a failover is the dead master.
+        after a failover is the dead master. A cluster client finds the new
+        owner of the slot itself.
         """
+        if self.clustered:
+            return self.cluster()
         old = self._readers.pop(shard, None)
         if old is not None:
             await old.aclose()
@@ -76,12 +106,20 @@ class Connections:
 
     def socket_timeout(self, shard: int) -> float | None:
         """Return how long a read on the shard may wait before redis-py gives up (None: forever)."""
-        timeout = self.pool(shard).connection_kwargs.get("socket_timeout", _DEFAULT_SOCKET_TIMEOUT)
+        options = (
+            self.cluster().connection_kwargs
+            if self.clustered
+            else self.pool(shard).connection_kwargs
+        )
+        timeout = options.get("socket_timeout", _DEFAULT_SOCKET_TIMEOUT)
         return float(timeout) if timeout else None
 
     async def aclose(self) -> None:
         """Close every client and pool; the next call makes new ones."""
-        clients = [*self._readers.values(), *self._clients.values()]
+        clients: list[Client] = [*self._readers.values(), *self._clients.values()]
+        if self._cluster is not None:
+            clients.append(self._cluster)
+            self._cluster = None
         pools = list(self._pools.values())
         self._readers.clear()
         self._clients.clear()

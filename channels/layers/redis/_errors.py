@@ -26,8 +26,15 @@ CONNECTION_ERRORS: Final = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     OSError,
+    # A Redis Cluster between a master's failure and its replica's promotion.
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.TryAgainError,
 )
-"""What a lost or refused connection raises: redis-py's errors, or the socket's."""
+"""What a lost or refused connection raises: redis-py's errors, or the socket's.
+
+On a cluster, also what redis-py raises once its retries are spent while
+no master serves a slot."""
 
 # redis-py leaves its exceptions' __init__ unannotated; it sets attributes that
 # redis-py reads back (its repr, among others), so it must run.

@@ -5,18 +5,26 @@
 of connection options (``address`` for a URL plus options, ``host``/``port``/
 ``db``/``password``..., or a Sentinel config with ``sentinels`` and
 ``master_name``).
+
+A fourth shape names a Redis Cluster: ``{"cluster": [URL, ...], **options}``,
+the URLs being startup nodes (``redis://`` or ``rediss://``, all one scheme;
+credentials in the first URL apply to every node) and the options those of
+redis-py's ``RedisCluster``. It must be the only entry: client-side sharding
+over a cluster is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import binascii
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import ConnectionPool
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import AbstractConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
@@ -28,6 +36,8 @@ __all__ = [
     "consistent_hash",
     "decode_hosts",
     "describe_host",
+    "is_cluster",
+    "make_cluster",
     "make_pool",
 ]
 
@@ -41,6 +51,23 @@ _SCHEMES = ("redis", "rediss", "unix")
 _Sentinel = cast(Callable[..., Sentinel], Sentinel)
 _SentinelConnectionPool = cast(Callable[..., SentinelConnectionPool], SentinelConnectionPool)
 _DEFAULT_HOST = "redis://localhost:6379"
+
+_CLUSTER_SCHEMES = ("redis", "rediss")
+# redis-py leaves some of RedisCluster's parameter types unresolved; only the names are read.
+_cluster_init = cast(Callable[..., None], RedisCluster.__init__)  # pyright: ignore[reportUnknownMemberType]
+# Keys that place a single server or a Sentinel master: meaningless next to "cluster".
+_NOT_CLUSTER_KEYS = frozenset(
+    {"address", "host", "port", "path", "db", "sentinels", "master_name", "sentinel_kwargs"}
+)
+# What RedisCluster takes besides its startup nodes, which the layer gives it.
+_CLUSTER_OPTIONS = frozenset(inspect.signature(_cluster_init).parameters) - {
+    "self",
+    "host",
+    "port",
+    "startup_nodes",
+    "db",
+    "path",
+}
 
 
 # Any: redis-py connection options, which redis-py itself types loosely.
@@ -60,6 +87,9 @@ def decode_hosts(hosts: Iterable[HostConfig] | None) -> list[dict[str, Any]]:
             decoded.append({"host": entry[0], "port": entry[1]})
         elif isinstance(entry, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance] -- settings are untyped
             options = dict(entry)
+            if "cluster" in options:
+                decoded.append(_check_cluster(options))
+                continue
             if "address" in options:
                 _check_url(options["address"])
             if "sentinels" in options and "master_name" not in options:
@@ -73,7 +103,83 @@ def decode_hosts(hosts: Iterable[HostConfig] | None) -> list[dict[str, Any]]:
                 "each host must be a URL string, a (host, port) pair or a dict of "
                 f"connection options; got {entry!r}"
             )
+    if len(decoded) > 1 and any("cluster" in host for host in decoded):
+        raise ValueError(
+            "a Redis Cluster entry must be the only host: client-side sharding over a "
+            f"cluster (or next to other hosts) is not supported; got {len(decoded)} entries"
+        )
     return decoded
+
+
+# Any: redis-py connection options, which redis-py itself types loosely.
+def is_cluster(hosts: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether decoded ``hosts`` name a Redis Cluster (then it is their only entry)."""
+    return len(hosts) == 1 and "cluster" in hosts[0]
+
+
+# Any: redis-py connection options, which redis-py itself types loosely.
+def _check_cluster(options: dict[str, Any]) -> dict[str, Any]:
+    """Check a cluster entry: startup node URLs of one scheme, and RedisCluster's options."""
+    urls = options["cluster"]
+    if isinstance(urls, str) or not isinstance(urls, list | tuple) or not urls:
+        raise TypeError(
+            "'cluster' must be a non-empty list of startup node URLs "
+            f"(redis:// or rediss://); got {urls!r}"
+        )
+    schemes = {urlsplit(_check_url(url)).scheme for url in cast("list[object]", urls)}
+    if not schemes <= set(_CLUSTER_SCHEMES) or len(schemes) > 1:
+        raise ValueError(
+            "a Redis Cluster's startup nodes must all be redis:// or all rediss:// URLs; "
+            f"got {urls!r}"
+        )
+    misplaced = sorted(_NOT_CLUSTER_KEYS & options.keys())
+    if misplaced:
+        raise ValueError(
+            f"a Redis Cluster entry cannot also have {misplaced!r}: the cluster's nodes come "
+            "from its 'cluster' URLs (and its slot map), and a cluster has only db 0"
+        )
+    unknown = sorted(options.keys() - _CLUSTER_OPTIONS - {"cluster"})
+    if unknown:
+        raise ValueError(
+            f"unknown Redis Cluster option(s) {unknown!r}; the options are those of "
+            f"redis-py's RedisCluster: {sorted(_CLUSTER_OPTIONS)!r}"
+        )
+    return {**options, "cluster": list(cast("list[str]", urls))}
+
+
+# Any: redis-py connection options, which redis-py itself types loosely.
+def make_cluster(host: Mapping[str, Any]) -> RedisCluster:
+    """Build a RedisCluster client for a decoded cluster entry (see the module docstring).
+
+    redis-py's cluster client follows MOVED and ASK, reloads its slot map
+    after a lost node, and retries such commands a few times with backoff
+    before it raises.
+    """
+    options = dict(host)
+    urls: list[str] = options.pop("cluster")
+    nodes: list[ClusterNode] = []
+    for url in urls:
+        parsed = parse_url(url)
+        nodes.append(
+            ClusterNode(str(parsed.get("host", "localhost")), int(parsed.get("port", 6379)))
+        )
+    first = parse_url(urls[0])
+    if first.get("username") is not None:
+        options.setdefault("username", first.get("username"))
+    if first.get("password") is not None:
+        options.setdefault("password", first.get("password"))
+    if urlsplit(urls[0]).scheme == "rediss":
+        options.setdefault("ssl", True)
+    # Not a RedisCluster option: the layer's own hook (see _memberships), set per node below.
+    connect = options.pop("redis_connect_func", None)
+    cluster = RedisCluster(startup_nodes=nodes, **options)
+    if connect is not None:
+        # As redis-py adds its own per-connection options: on the template of
+        # nodes found later, and on the startup nodes, which copied it already.
+        cluster.nodes_manager.connection_kwargs["redis_connect_func"] = connect
+        for node in cluster.nodes_manager.startup_nodes.values():
+            node.connection_kwargs["redis_connect_func"] = connect
+    return cluster
 
 
 def _check_url(url: object) -> str:
@@ -175,15 +281,21 @@ async def close_pool(pool: ConnectionPool) -> None:
 
 def describe_host(host: Mapping[str, Any]) -> str:
     """Name a host for error messages, without its password."""
+    if "cluster" in host:
+        return "cluster " + ", ".join(_without_password(str(url)) for url in host["cluster"])
     if "address" in host:
-        parts = urlsplit(str(host["address"]))
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = "***@" + netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=netloc))
+        return _without_password(str(host["address"]))
     if "master_name" in host:
         return f"sentinel master {host['master_name']!r} via {host.get('sentinels')!r}"
     return f"{host.get('host', 'localhost')}:{host.get('port', 6379)}"
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def consistent_hash(value: str, ring_size: int) -> int:

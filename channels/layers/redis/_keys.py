@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Final, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from channels._asserted import AssertedTypeError
 
@@ -55,9 +56,27 @@ def glob_escape(text: str) -> str:
     return "".join("\\" + char if char in "*?[]\\" else char for char in text)
 
 
-async def scan_prefixed(client: Redis, prefix: str) -> AsyncIterator[list[bytes | str]]:
-    """Yield, in batches, every key on ``client``'s server that starts with ``prefix``."""
+async def scan_prefixed(
+    client: Redis | RedisCluster, prefix: str
+) -> AsyncIterator[list[bytes | str]]:
+    """Yield, in batches, every key on ``client``'s server (or cluster) starting with ``prefix``."""
     pattern = glob_escape(prefix) + "*"
+    if isinstance(client, RedisCluster):
+        # redis-py scans every master in turn.
+        batch: list[bytes | str] = []
+        # redis-py leaves scan_iter's keys and **kwargs unannotated: keys are bytes or str.
+        found = cast(
+            "AsyncIterator[bytes | str]",
+            client.scan_iter(match=pattern, count=_SCAN_COUNT),  # pyright: ignore[reportUnknownMemberType]
+        )
+        async for key in found:
+            batch.append(key)
+            if len(batch) == _SCAN_COUNT:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        return
     cursor = 0
     while True:
         # redis-py leaves scan's **kwargs unannotated.
@@ -68,11 +87,11 @@ async def scan_prefixed(client: Redis, prefix: str) -> AsyncIterator[list[bytes 
             return
 
 
-async def delete_prefixed(client: Redis, prefix: str) -> int:
+async def delete_prefixed(client: Redis | RedisCluster, prefix: str) -> int:
     """Delete every key on ``client``'s server that starts with ``prefix``; return how many.
 
     UNLINK frees the memory in the background, so a large flush does not stall
-    the server.
+    the server. A cluster client splits each UNLINK by slot.
     """
     deleted = 0
     async for keys in scan_prefixed(client, prefix):

@@ -2,13 +2,23 @@
 
 One :class:`Layout` per layer, fixed when the layer is built: the layer sends
 with it and its receivers read with it, so both agree on every key and shard.
+
+On a Redis Cluster (``cluster``) a key carries its hash tag: ``P{name}`` for
+a channel's key (``P{proc.abc!}`` holds every process-specific channel of a
+process, so one blocking pop serves them all), where ``P`` is the prefix; and
+a *shard* is the key's hash slot rather than a host: a reader pops the keys of
+one slot, as BZPOPMIN over several keys requires. No command or script
+touches keys of two slots.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
+
+from redis.crc import key_slot
 
 from channels.layers.redis._errors import HostErrors
 from channels.layers.redis._hosts import consistent_hash
@@ -37,14 +47,33 @@ class Layout:
     """Raises MessageDecodeError, and only that, for bytes it cannot turn into a message."""
     blocking_timeout: float
     reconnect_timeout: float
+    cluster: bool = False
 
     def key(self, channel: str) -> str:
         """Return the Redis key that holds ``channel``'s messages (its process's, for ``a!b``)."""
+        if self.cluster:
+            return f"{self.prefix}{{{self.non_local_name(channel)}}}"
         return self.prefix + self.non_local_name(channel)
 
+    def channel_of(self, key: str) -> str:
+        """Return the normal channel whose messages ``key`` holds (the inverse of ``key``)."""
+        name = key[len(self.prefix) :]
+        return name[1:-1] if self.cluster else name
+
     def shard(self, channel: str) -> int:
-        """Return the shard that holds ``channel``'s key, by channels_redis's hash."""
+        """Return the shard that holds ``channel``'s key, by channels_redis's hash (or its slot)."""
+        if self.cluster:
+            return key_slot(self.key(channel).encode("utf-8"))
         return consistent_hash(self.non_local_name(channel), self.ring_size)
+
+    def errors(self, shard: int) -> HostErrors:
+        """Return the error context of the host that holds ``shard`` (a cluster has one)."""
+        return self.host_errors[0 if self.cluster else shard]
+
+    def wake_key(self, key: str) -> str:
+        """Return a new wake key for a reader that pops ``key`` (on the same slot, in a cluster)."""
+        tag = key[key.index("{") : key.index("}") + 1] if self.cluster else ""
+        return f"{self.prefix}#wake.{tag}{self.client_prefix}.{uuid.uuid4().hex}"
 
     def read_shards(self, channel: str) -> Sequence[int]:
         """Return the shards a receiver on ``channel`` reads from.

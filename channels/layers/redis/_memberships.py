@@ -30,6 +30,13 @@ pipeline. Connections made at the same moment may each put them back: the
 same members with the same scores, so no harm. A server that hides
 ``run_id`` (or refuses ``INFO``) is never seen to restart, and state lost
 without a new server process (``FLUSHALL``, eviction) is not seen either.
+
+On a Redis Cluster a failover moves slots to another node (a promoted
+replica) whose ``run_id`` this process has never seen, so there the rule is:
+a connection to any server process not seen before puts back every
+membership on that connection; the node keeps the groups of its own slots
+and answers MOVED, ignored, for the others. A node first reached late puts
+them back once too, which changes nothing.
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeAlias, cast
 
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import ResponseError
+from redis.exceptions import AskError, ResponseError
 
+from channels.layers.redis._hosts import is_cluster
 from channels.layers.redis._keys import ttl_seconds
 
 __all__ = ["Memberships"]
@@ -67,7 +75,7 @@ class Memberships:
     (``async_to_sync``).
     """
 
-    __slots__ = ("_entries", "_group_expiry", "_lock", "_owns", "_run_ids")
+    __slots__ = ("_entries", "_group_expiry", "_lock", "_owns", "_run_ids", "_seen")
 
     def __init__(self, group_expiry: float, owns: Callable[[str], bool]) -> None:
         self._group_expiry = group_expiry
@@ -75,6 +83,7 @@ class Memberships:
         self._entries: dict[tuple[int, str, str], float] = {}
         self._lock = threading.Lock()
         self._run_ids: dict[int, str] = {}
+        self._seen: set[str] = set()  # a cluster's server processes
 
     def __len__(self) -> int:
         """Return how many memberships are remembered."""
@@ -106,6 +115,8 @@ class Memberships:
         A host's own ``redis_connect_func`` still runs, in place of redis-py's handshake.
         """
         # Any: redis-py connection options.
+        if is_cluster(hosts):
+            return [{**hosts[0], "redis_connect_func": self._connect_func(None, None)}]
         return [
             {
                 **host,
@@ -114,13 +125,20 @@ class Memberships:
             for shard, host in enumerate(hosts)
         ]
 
-    def _connect_func(self, shard: int, handshake: _HostHandshake | None) -> _Handshake:
+    def _connect_func(self, shard: int | None, handshake: _HostHandshake | None) -> _Handshake:
+        """The connect hook for ``shard`` (None: every node of a cluster)."""
+
         async def connected(connection: AbstractConnection) -> None:
             done = connection.on_connect() if handshake is None else handshake(connection)
             if inspect.isawaitable(done):
                 await done
             run_id = await _run_id(connection)
             if run_id is None:
+                return
+            if shard is None:
+                if run_id not in self._seen:
+                    self._seen.add(run_id)
+                    await self._restore(None, connection)
                 return
             known = self._run_ids.setdefault(shard, run_id)
             if known != run_id:
@@ -140,13 +158,13 @@ class Memberships:
         for entry in expired:
             del self._entries[entry]
 
-    async def _restore(self, shard: int, connection: AbstractConnection) -> None:
-        """Put the shard's memberships back, on ``connection``, in one pipeline."""
+    async def _restore(self, shard: int | None, connection: AbstractConnection) -> None:
+        """Put the shard's (None: all) memberships back, on ``connection``, in one pipeline."""
         groups: dict[str, list[str | float]] = {}
         with self._lock:
             self._forget_expired()
             for (on, key, channel), score in self._entries.items():
-                if on == shard:
+                if on == shard or shard is None:
                     groups.setdefault(key, []).extend((score, channel))
         if not groups:
             return
@@ -156,15 +174,21 @@ class Memberships:
             commands.append(("ZADD", key, *pairs))
             commands.append(("EXPIRE", key, ttl))
         await connection.send_packed_command(connection.pack_commands(commands))
+        put_back = 0
         for command in commands:
             try:
                 await connection.read_response()
+                put_back += command[0] == "ZADD"
+            except AskError:
+                pass  # a cluster node answering for a slot it does not hold (MOVED or ASK)
             except ResponseError as exc:
                 # One group the server refuses (a key of another type) spoils no other.
                 logger.warning(
                     "could not put group %r back after Redis lost it: %s", command[1], exc
                 )
-        logger.info("Redis shard %d lost its state: put back %d groups", shard, len(groups))
+        if put_back:
+            where = "a cluster node" if shard is None else f"shard {shard}"
+            logger.info("Redis %s lost its state: put back %d groups", where, put_back)
 
 
 async def _run_id(connection: AbstractConnection) -> str | None:

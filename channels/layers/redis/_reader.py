@@ -14,7 +14,6 @@ import contextlib
 import itertools
 import logging
 import time
-import uuid
 from typing import Protocol
 
 from channels.layers.redis._connections import Connections
@@ -68,9 +67,11 @@ class ShardReader:
         layout: Layout,
         connections: Connections,
         previous: asyncio.Task[None] | None,
+        key: str,
     ) -> None:
         self.shard = shard
-        self.wake_key = f"{layout.prefix}#wake.{layout.client_prefix}.{uuid.uuid4().hex}"
+        # On the slot of ``key``, the first key it pops, in a cluster.
+        self.wake_key = layout.wake_key(key)
         self.in_flight: frozenset[str] = frozenset()
         self.stopping = False
         self._owner = owner
@@ -93,7 +94,7 @@ class ShardReader:
         pipe = self._connections.client(self.shard).pipeline(transaction=False)
         _ = pipe.zadd(self.wake_key, {b"wake": 0})
         _ = pipe.expire(self.wake_key, 60)
-        with self._layout.host_errors[self.shard]:
+        with self._layout.errors(self.shard):
             await pipe.execute()
 
     async def stop(self) -> None:
@@ -159,7 +160,7 @@ class ShardReader:
             keys = keys[turn:] + keys[:turn]
             self.in_flight = frozenset(keys)
             try:
-                with layout.host_errors[shard]:
+                with layout.errors(shard):
                     popped = await client.bzpopmin([self.wake_key, *keys], timeout)
             except LayerConnectionError as exc:
                 self.in_flight = frozenset()
@@ -168,7 +169,7 @@ class ShardReader:
                     logger.warning("lost Redis; receivers wait while it reconnects: %s", exc)
                 # A host this loop has reached (by any command) gets time to come
                 # back; a host never reached fails at once.
-                reached = shard in self._connections.answered
+                reached = self._connections.reached(shard)
                 if not reached or time.monotonic() - failing_since > layout.reconnect_timeout:
                     raise
                 await self._idle(backoff)

@@ -166,17 +166,19 @@ class Receiver:
 
     def _may_pop_now(self, channel: str, inbox: _Inbox) -> bool:
         """Whether a receive may pop ``channel`` itself (rule 3)."""
-        if "!" in channel or self._layout.ring_size != 1 or inbox.waiters:
+        shards = self._layout.read_shards(channel)
+        if "!" in channel or len(shards) != 1 or inbox.waiters:
             return False
         if self._stranded or self._returning or channel in self._popping:
             return False
-        reader = self._readers.get(0)
+        reader = self._readers.get(shards[0])
         return reader is None or self._layout.key(channel) not in reader.in_flight
 
     async def _pop_now(self, channel: str) -> None:
         """Pop ``channel``'s oldest message from Redis into its inbox, if there is one."""
         key = self._layout.key(channel)
-        pop = asyncio.ensure_future(self._zpopmin(key))
+        shard = self._layout.shard(channel)
+        pop = asyncio.ensure_future(self._zpopmin(shard, key))
         self._popping[channel] = pop
         pop.add_done_callback(lambda _: self._popping.pop(channel, None))
         try:
@@ -184,29 +186,29 @@ class Receiver:
         except asyncio.CancelledError:
             # Cancelled while the pop was out: what it takes is buffered, and
             # goes back to Redis unless another receiver takes it first.
-            pop.add_done_callback(lambda done: self._strand(key, done))
+            pop.add_done_callback(lambda done: self._strand(shard, key, done))
             raise
         except LayerConnectionError:
             # Redis is away: the reader's path waits for it to come back.
             return
         for member, score in popped:
-            self.dispatch(0, key, member, score, popped_by_receiver=True)
+            self.dispatch(shard, key, member, score, popped_by_receiver=True)
 
-    async def _zpopmin(self, key: str) -> _Popped:
-        with self._layout.host_errors[0]:
-            popped = await self._connections.client(0).zpopmin(key)
-        self._connections.answered.add(0)
+    async def _zpopmin(self, shard: int, key: str) -> _Popped:
+        with self._layout.errors(shard):
+            popped = await self._connections.client(shard).zpopmin(key)
+        self._connections.answered.add(shard)
         # Without a count, ZPOPMIN answers (member, score) pairs.
         return cast(_Popped, popped)
 
-    def _strand(self, key: str, done: asyncio.Future[_Popped]) -> None:
+    def _strand(self, shard: int, key: str, done: asyncio.Future[_Popped]) -> None:
         if done.cancelled() or done.exception() is not None:
             return
         for member, score in done.result():
-            self.dispatch(0, key, member, score)
+            self.dispatch(shard, key, member, score)
         if self._stranded:
             # The reader puts it back, in its turn with its own pops.
-            self._ensure_reader(0)
+            self._ensure_reader(shard, key)
 
     # -- handing messages over ---------------------------------------------------
 
@@ -233,7 +235,7 @@ class Receiver:
         elif isinstance(target, list):
             channels = [str(name) for name in cast("list[object]", target)]
         else:
-            channels = [key[len(self._layout.prefix) :]]
+            channels = [self._layout.channel_of(key)]
         for index, channel in enumerate(channels):
             # Each receiver gets its own copy, as if each had been sent alone.
             own = message if index == len(channels) - 1 else copy.deepcopy(message)
@@ -293,18 +295,20 @@ class Receiver:
         return [key for key, count in self._watched.get(shard, Counter()).items() if count]
 
     async def _watch(self, shard: int, key: str) -> None:
-        reader = self._ensure_reader(shard)
+        reader = self._ensure_reader(shard, key)
         if reader is not None and reader.in_flight and key not in reader.in_flight:
             await reader.wake()
 
-    def _ensure_reader(self, shard: int) -> ShardReader | None:
-        """Start the shard's reader, or tell the running one (returned) to look again."""
+    def _ensure_reader(self, shard: int, key: str) -> ShardReader | None:
+        """Start the shard's reader (for ``key``), or tell the running one (returned) to look."""
         reader = self._readers.get(shard)
         if reader is not None and not reader.stopping:
             reader.look_again()
             return reader
         previous = reader.task if reader is not None else None
-        self._readers[shard] = ShardReader(self, shard, self._layout, self._connections, previous)
+        self._readers[shard] = ShardReader(
+            self, shard, self._layout, self._connections, previous, key
+        )
         return None
 
     async def reader_done(self, reader: ShardReader) -> None:
@@ -386,7 +390,7 @@ async def _put_back(
         _ = pipe.zadd(key, {layout.encode(payload): entry.score})
         _ = pipe.expire(key, layout.ttl())
     try:
-        with layout.host_errors[shard]:
+        with layout.errors(shard):
             await pipe.execute()
     except LayerConnectionError:
         logger.exception("lost %d received message(s) that no receiver took", len(stranded))

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
+import msgpack
 import redis.exceptions
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 __all__ = [
     "GROUP_MEMBERS",
@@ -38,8 +40,10 @@ __all__ = [
     "GROUP_SEND_ALL",
     "MAX_SCRIPT_NAME_BYTES",
     "SEND",
+    "Arg",
     "Script",
     "fits_script",
+    "pack_channels",
     "script_head",
 ]
 
@@ -47,6 +51,9 @@ MAX_SCRIPT_NAME_BYTES: Final = 65536
 """A channel name packed by GROUP_SEND_ALL must be shorter than this (msgpack str16)."""
 
 _EMPTY_ARRAY: Final = 0x90
+
+Arg: TypeAlias = "str | bytes | float"
+"""A script argument."""
 
 
 class Script:
@@ -59,9 +66,9 @@ class Script:
         self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
 
     async def run(
-        self, client: Redis, keys: Sequence[str], args: Sequence[str | bytes | float]
+        self, client: Redis | RedisCluster, keys: Sequence[str], args: Sequence[str | bytes | float]
     ) -> Any:  # Any: a Lua reply
-        """Run the script on ``client``'s server with ``keys`` and ``args``."""
+        """Run the script with ``keys`` and ``args`` on ``client``'s server (or the keys' node)."""
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
@@ -85,6 +92,14 @@ def script_head(packed: bytes) -> bytes:
             f"and empty (ending in byte 0x90); got one ending in {packed[-1:]!r}"
         )
     return packed[:-1]
+
+
+def pack_channels(head: bytes, channels: list[str]) -> bytes:
+    """Return ``head`` (see :func:`script_head`) completed with ``channels``, like GROUP_SEND_ALL.
+
+    The same bytes msgpack gives for the message with ``channels`` as its last value.
+    """
+    return head + msgpack.packb(channels)
 
 
 SEND: Final = Script("""

@@ -40,18 +40,27 @@ built-in ConnectionError and a redis-py one) naming the host.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from redis.crc import key_slot
+
 from channels.exceptions import ChannelFull
 from channels.layers.base import BaseChannelLayer, CapacityPattern
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._errors import HostErrors, LayerConnectionError
-from channels.layers.redis._hosts import HostConfig, consistent_hash, decode_hosts, describe_host
+from channels.layers.redis._hosts import (
+    HostConfig,
+    consistent_hash,
+    decode_hosts,
+    describe_host,
+    is_cluster,
+)
 from channels.layers.redis._keys import (
     check_prefix,
     check_seconds,
@@ -61,14 +70,17 @@ from channels.layers.redis._keys import (
 from channels.layers.redis._layout import Layout
 from channels.layers.redis._loops import LoopStates
 from channels.layers.redis._memberships import Memberships
+from channels.layers.redis._nodes import run_on_nodes
 from channels.layers.redis._receiving import Receiver
 from channels.layers.redis._scripts import (
     GROUP_MEMBERS,
     GROUP_SEND,
     GROUP_SEND_ALL,
     SEND,
+    Arg,
     Script,
     fits_script,
+    pack_channels,
     script_head,
 )
 from channels.layers.redis._serializers import (
@@ -162,6 +174,12 @@ class RedisChannelLayer(BaseChannelLayer):
         self.group_expiry = check_seconds("group_expiry", group_expiry)
         self.hosts = decode_hosts(hosts)
         self.ring_size = len(self.hosts)
+        self.__cluster = is_cluster(self.hosts)
+        if self.__cluster and ("{" in self.prefix or "}" in self.prefix):
+            raise ValueError(
+                "on a Redis Cluster the prefix cannot contain '{' or '}', which would change "
+                f"the keys' hash tags; got {self.prefix!r}"
+            )
         self.client_prefix = uuid.uuid4().hex
         # Its checks are applied around serialize()/deserialize(), which may be overridden.
         self.__codec = Serializer(
@@ -174,11 +192,13 @@ class RedisChannelLayer(BaseChannelLayer):
             type(self).serialize is RedisChannelLayer.serialize
             and type(self).deserialize is RedisChannelLayer.deserialize
         )
+        # Copies of a group message can be built from one packing (in Python or Lua).
+        self.__plain_codec = own_codec and self.__codec.plain_msgpack
         # group_send may build every copy inside Redis: see the module docstring.
         self.__packs_in_script = (
             self.ring_size == 1
-            and own_codec
-            and self.__codec.plain_msgpack
+            and not self.__cluster
+            and self.__plain_codec
             and not self.channel_capacity
             and fits_script(self.MAX_NAME_LENGTH)
         )
@@ -195,6 +215,7 @@ class RedisChannelLayer(BaseChannelLayer):
             decode=self.__decode,
             blocking_timeout=self._blocking_timeout,
             reconnect_timeout=self._reconnect_timeout,
+            cluster=self.__cluster,
         )
         self.__drops = DropLog(logger)
         self.__memberships = Memberships(self.group_expiry, self.__receives)
@@ -260,13 +281,15 @@ class RedisChannelLayer(BaseChannelLayer):
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         key = self._group_key(group)
-        shard = self.consistent_hash(group)
+        shard = self.__group_shard(group)
         now = time.time()
         connections = self.__state().connections
-        pipe = connections.client(shard).pipeline(transaction=True)
+        # redis-py's cluster client runs a MULTI in a thread of its own, on
+        # another event loop: there, one pipelined round trip to the key's node.
+        pipe = connections.client(shard).pipeline(transaction=not connections.clustered)
         _ = pipe.zadd(key, {channel: now})
         _ = pipe.expire(key, ttl_seconds(self.group_expiry))
-        with self.__host_errors[shard]:
+        with self.__layout.errors(shard):
             await pipe.execute()
         # A consumer that joined and waits has reached the host: its receive rides out a restart.
         connections.answered.add(shard)
@@ -276,18 +299,20 @@ class RedisChannelLayer(BaseChannelLayer):
         """Remove ``channel`` from ``group``; no error if it is not a member."""
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        shard = self.consistent_hash(group)
+        shard = self.__group_shard(group)
         key = self._group_key(group)
         # Forgotten first, so that no membership put back after a restart revives it.
         self.__memberships.discarded(shard, key, channel)
-        with self.__host_errors[shard]:
+        with self.__layout.errors(shard):
             await self.__state().connections.client(shard).zrem(key, channel)
 
     async def group_send(self, group: str, message: ChannelMessage) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped and logged.
 
         One round trip reads the members, then one per shard that holds them
-        writes every copy at once, whatever the group's size.
+        writes every copy at once, whatever the group's size. On a cluster the
+        copies go in one pipeline, one script call per slot, which redis-py
+        sends to every node that holds members at the same time.
         """
         self.require_valid_group_name(group)
         payload = outgoing(message)
@@ -296,13 +321,7 @@ class RedisChannelLayer(BaseChannelLayer):
             await self.__group_send_in_script(group, payload, now)
             return
         layout = self.__layout
-        raw = await self.__run(
-            self.consistent_hash(group),
-            GROUP_MEMBERS,
-            [self._group_key(group)],
-            [now - self.group_expiry],
-        )
-        members = [bytes(name).decode("utf-8") for name in raw]
+        members = await self.__members(group, now)
         if not members:
             self.__encode(payload)  # still reject what could never be sent
             return
@@ -314,17 +333,49 @@ class RedisChannelLayer(BaseChannelLayer):
         for key, channels in by_key.items():
             by_shard.setdefault(layout.shard(channels[0]), []).append(key)
         # Serialise every copy before writing any, so a bad message sends none.
-        batches: list[tuple[int, list[str], list[str | bytes | float]]] = []
+        if self.__plain_codec:
+            # Packed once; each copy appends its channels, as the script would.
+            head = script_head(self.__encode({**payload, CHANNEL_KEY: []}))
+            copy_for = functools.partial(pack_channels, head)
+        else:
+            copy_for = functools.partial(self.__copy_for, payload)
+        batches: list[tuple[int, list[str], list[Arg]]] = []
         for shard, keys in by_shard.items():
-            args: list[str | bytes | float] = [now, layout.expired_before(now), layout.ttl()]
+            args: list[Arg] = [now, layout.expired_before(now), layout.ttl()]
             for key in keys:
                 channels = by_key[key]
-                args.append(self.__encode({**payload, CHANNEL_KEY: channels}))
+                args.append(copy_for(channels))
                 args.append(self.get_capacity(channels[0]))
             batches.append((shard, keys, args))
-        for shard, keys, args in batches:
-            full = await self.__run(shard, GROUP_SEND, keys, args)
+        if self.__cluster:
+            connections = self.__state().connections
+            calls = [(keys, args) for _, keys, args in batches]
+            with self.__layout.errors(0):
+                replies = await run_on_nodes(connections.cluster(), GROUP_SEND, calls)
+            connections.answered.add(0)
+        else:
+            replies = [
+                await self.__run(shard, GROUP_SEND, keys, args) for shard, keys, args in batches
+            ]
+        for (_, keys, _), full in zip(batches, replies, strict=True):
             self.__log_full(group, [name for index in full for name in by_key[keys[index - 1]]])
+
+    async def __members(self, group: str, now: float) -> list[str]:
+        """Return ``group``'s members, dropping those past group expiry."""
+        keys, args = [self._group_key(group)], [now - self.group_expiry]
+        if self.__cluster:
+            # Read by the same parser as the copies' replies: much faster for large groups.
+            connections = self.__state().connections
+            with self.__layout.errors(0):
+                [raw] = await run_on_nodes(connections.cluster(), GROUP_MEMBERS, [(keys, args)])
+            connections.answered.add(0)
+        else:
+            raw = await self.__run(self.__group_shard(group), GROUP_MEMBERS, keys, args)
+        return [bytes(name).decode("utf-8") for name in raw]
+
+    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
+    def __copy_for(self, payload: dict[str, Any], channels: list[str]) -> bytes:
+        return self.__encode({**payload, CHANNEL_KEY: channels})
 
     # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
     async def __group_send_in_script(self, group: str, payload: dict[str, Any], now: float) -> None:
@@ -379,7 +430,7 @@ class RedisChannelLayer(BaseChannelLayer):
         connections = self.__state().connections
         self.__memberships.clear()
         for shard in range(self.ring_size):
-            with self.__host_errors[shard]:
+            with self.__layout.errors(shard):
                 await delete_prefixed(connections.client(shard), self.prefix)
         for state in self.__states:
             state.receiver.clear()
@@ -402,7 +453,15 @@ class RedisChannelLayer(BaseChannelLayer):
         return consistent_hash(value, self.ring_size)
 
     def _group_key(self, group: str) -> str:
+        if self.__cluster:
+            return f"{self.prefix}:group:{{{group}}}"
         return f"{self.prefix}:group:{group}"
+
+    def __group_shard(self, group: str) -> int:
+        """The shard of ``group``'s key: by channels_redis's hash, or its slot on a cluster."""
+        if self.__cluster:
+            return key_slot(self._group_key(group).encode("utf-8"))
+        return self.consistent_hash(group)
 
     def __new_state(self) -> _LoopState:
         connections = Connections(self.__memberships.hook(self.hosts))
@@ -415,7 +474,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self, shard: int, script: Script, keys: Sequence[str], args: Sequence[str | bytes | float]
     ) -> Any:  # Any: a Lua reply
         connections = self.__state().connections
-        with self.__host_errors[shard]:
+        with self.__layout.errors(shard):
             reply = await script.run(connections.client(shard), keys, args)
         connections.answered.add(shard)
         return reply

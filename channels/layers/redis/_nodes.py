@@ -1,0 +1,150 @@
+"""Many single-slot script calls on a Redis Cluster: one raw pipeline per node, all at once.
+
+``group_send`` to members spread over a cluster runs its script once per
+slot, so a group of 1,000 normal channels makes about 1,000 calls. Through
+redis-py's cluster pipeline each call costs a policy and slot lookup, a
+packing and a timed read of its own, which made such a send ten times slower
+than on one server. Here the calls are bucketed by the node that owns their
+slot, packed in one go, written on one connection of that node's pool, and
+the replies are split from the bytes as they arrive; every node's batch runs
+at the same time.
+
+What redis-py's client would have followed is handed back to it: a call a
+node answers MOVED, ASK or TRYAGAIN (a slot migrating or moved) or NOSCRIPT
+(a promoted replica's empty script cache) was not run there, and runs again,
+alone, through the cluster client, which follows the redirection. Nothing
+else is retried: a lost connection raises, as a single call would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final, TypeAlias, cast
+
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from channels.layers.redis._scripts import Arg, Script
+from channels.layers.redis._subscriber import parse_reply
+
+__all__ = ["run_on_nodes"]
+
+Call: TypeAlias = "tuple[Sequence[str], Sequence[Arg]]"
+"""One script call: its keys (all of one slot) and its arguments."""
+
+_REDIRECTED: Final = ("MOVED ", "ASK ", "TRYAGAIN", "NOSCRIPT")
+"""Error replies for a call the node did not run, which the cluster client runs again."""
+_READ_TIMEOUT: Final = 5.0
+"""Seconds a node may take to answer its whole batch, unless its options say otherwise."""
+_READ_SIZE: Final = 65536
+
+
+async def run_on_nodes(
+    cluster: RedisCluster, script: Script, calls: Sequence[Call]
+) -> list[Any]:  # Any: Lua replies, as Script.run's
+    """Run ``script`` once per call on the node owning its keys' slot; return the replies in order.
+
+    Raises:
+        ResponseError: a call failed for another reason than a redirection.
+        redis.exceptions.ConnectionError, TimeoutError: a node could not be reached.
+    """
+    _ = await cluster.initialize()  # a no-op once the slot map is known
+    by_node: dict[str, tuple[ClusterNode, list[int]]] = {}
+    for index, (keys, _) in enumerate(calls):
+        slot = key_slot(keys[0].encode("utf-8"))
+        # redis-py leaves one optional parameter's type unresolved; it is not passed.
+        node = cluster.nodes_manager.get_node_from_slot(slot)  # pyright: ignore[reportUnknownMemberType]
+        by_node.setdefault(node.name, (node, []))[1].append(index)
+    batches = list(by_node.values())
+    results = await asyncio.gather(
+        *(
+            _run_batch(node, script, [calls[index] for index in indexes])
+            for node, indexes in batches
+        ),
+        return_exceptions=True,
+    )
+    replies: list[Any] = [None] * len(calls)
+    for (_, indexes), result in zip(batches, results, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        for index, reply in zip(indexes, result, strict=True):
+            replies[index] = reply
+    for index, reply in enumerate(replies):
+        if isinstance(reply, ResponseError):
+            if not str(reply).startswith(_REDIRECTED):
+                raise reply
+            keys, args = calls[index]
+            replies[index] = await script.run(cluster, keys, args)
+    return replies
+
+
+async def _run_batch(node: ClusterNode, script: Script, calls: Sequence[Call]) -> list[object]:
+    """Write every call to ``node`` on one of its connections and read every reply."""
+    connection = node.acquire_connection()
+    try:
+        if not connection.is_connected:
+            # redis-py leaves connect() unannotated: it connects and runs the handshake.
+            await cast(Callable[[], Awaitable[None]], connection.connect)()
+        packed: dict[tuple[type, Arg], bytes] = {}  # arguments repeat from call to call
+        await connection.send_packed_command(
+            b"".join(
+                _pack(("EVALSHA", script.sha, len(keys), *keys, *args), packed)
+                for keys, args in calls
+            ),
+            check_health=False,
+        )
+        timeout = connection.socket_timeout or _READ_TIMEOUT
+        try:
+            return await asyncio.wait_for(_read_replies(connection, len(calls)), timeout)
+        except asyncio.TimeoutError:
+            raise RedisTimeoutError(
+                f"{node.name} did not answer {len(calls)} calls in time"
+            ) from None
+    except BaseException:
+        # Replies may still be on their way: the connection cannot be reused.
+        await connection.disconnect()
+        raise
+    finally:
+        node.release(connection)
+
+
+async def _read_replies(connection: object, count: int) -> list[object]:
+    # redis-py keeps the socket behind its private stream reader: read it
+    # directly, as the subscriber does, so the replies are split in one pass.
+    reader = getattr(connection, "_reader", None)
+    if not isinstance(reader, asyncio.StreamReader):
+        raise ConnectionError("the cluster connection has no asyncio stream to read replies from")
+    buffer = b""
+    position = 0
+    replies: list[object] = []
+    while len(replies) < count:
+        parsed = parse_reply(buffer, position) if position < len(buffer) else len(buffer) + 1
+        if isinstance(parsed, int):
+            chunk = await reader.read(_READ_SIZE)
+            if not chunk:
+                raise ConnectionError("the cluster node closed the connection mid-batch")
+            buffer = buffer[position:] + chunk
+            position = 0
+            continue
+        reply, position = parsed
+        replies.append(reply)
+    return replies
+
+
+def _pack(args: Sequence[Arg], packed: dict[tuple[type, Arg], bytes]) -> bytes:
+    """Pack one command in RESP, as redis-py would (floats by repr, text as UTF-8).
+
+    ``packed`` keeps each argument's packing for the next commands of the
+    batch, by type too: 60 and 60.0 pack differently.
+    """
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        bulk = packed.get((type(arg), arg))
+        if bulk is None:
+            data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8")
+            bulk = packed[type(arg), arg] = b"$%d\r\n%s\r\n" % (len(data), data)
+        parts.append(bulk)
+    return b"".join(parts)
