@@ -29,7 +29,7 @@ __all__: list[str] = []  # a script: run as a file by benchmarks.run
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # for the tests' server fixtures
 
-from tests.layers.redis._cluster import ClusterSet, RedisProcess  # noqa: E402
+from tests.layers.redis._cluster import ClusterSet, RedisProcess
 
 MEMBERS = 1_000
 PROCESSES = 10

@@ -138,7 +138,9 @@ async def _fanout(
     return batches / timed
 
 
-async def layer_fanout(members: int, specific: bool, make: Callable[[], Any] = _make_layer) -> float:
+async def layer_fanout(
+    members: int, specific: bool, make: Callable[[], Any] = _make_layer
+) -> float:
     layer = make()
     if specific:
         names = [await layer.new_channel() for _ in range(members)]

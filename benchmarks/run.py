@@ -14,6 +14,11 @@ drift of the machine's speed falls on both; the table shows the median over
 repetitions. The limits (bare asyncio, ``copy.deepcopy``, raw redis-py) run in
 our interpreter in every repetition too.
 
+The cluster suite runs ours only (channels-redis has no cluster mode) on a
+three-master Redis Cluster it starts itself (needs ``redis-server`` and
+``redis-cli``); in its rows the "limit" column is the same workload on one
+redis-server, so ours/limit reads "cluster / one server".
+
 A side that lost or reordered a message, or raised, in any repetition is shown
 as FAIL with the count, never as a speed. Targets get PASS/FAIL; a target
 whose figures are missing is FAIL.
@@ -52,12 +57,14 @@ SIDES = {
         os.environ.get("BENCH_UPSTREAM_PYTHON", ROOT / ".venv-upstream" / "bin" / "python")
     ),
 }
-# suite name -> (script, whether a --limits run exists)
-SUITES: dict[str, tuple[str, bool]] = {
-    "inmemory": ("bench_inmemory.py", True),
-    "redis": ("bench_redis.py", True),
-    "consumers": ("bench_consumers.py", False),
-    "server": ("bench_server.py", False),
+# suite name -> (script, whether a --limits run exists, whether upstream runs it)
+SUITES: dict[str, tuple[str, bool, bool]] = {
+    "inmemory": ("bench_inmemory.py", True, True),
+    "redis": ("bench_redis.py", True, True),
+    "consumers": ("bench_consumers.py", False, True),
+    "server": ("bench_server.py", False, True),
+    # channels-redis has no cluster mode; its "limit" is our layer on one server.
+    "cluster": ("bench_cluster.py", True, False),
 }
 SUITE_TIMEOUT = 600
 
@@ -151,8 +158,8 @@ def collect(reps: int, suites: list[str]) -> Table:
     for rep in range(reps):
         order = ["ours", "upstream"] if rep % 2 == 0 else ["upstream", "ours"]
         for suite in suites:
-            script, has_limits = SUITES[suite]
-            runs = [(side, SIDES[side], False) for side in order]
+            script, has_limits, upstream_too = SUITES[suite]
+            runs = [(side, SIDES[side], False) for side in order if upstream_too or side == "ours"]
             if has_limits:
                 runs.append(("limit", SIDES["ours"], True))
             for side, python, limits in runs:
@@ -250,6 +257,13 @@ TARGETS = [
         _server_echo,
         ">= 1.3",
         "server.echo",
+    ),
+    _at_least("cluster round trip vs one server", "cluster.round_trip", "limit", 0.8),
+    _at_least(
+        "cluster fan-out 1,000 normal vs one server", "cluster.fanout_1000_normal", "limit", 1
+    ),
+    _at_least(
+        "cluster fan-out 1,000 specific vs one server", "cluster.fanout_1000_specific", "limit", 1
     ),
 ]
 
