@@ -3,20 +3,29 @@
 One :class:`Layout` per layer, fixed when the layer is built: the layer sends
 with it and its receivers read with it, so both agree on every key and shard.
 
-On a Redis Cluster (``cluster``) a key carries its hash tag: ``P{name}`` for
-a channel's key (``P{proc.abc!}`` holds every process-specific channel of a
-process, so one blocking pop serves them all), where ``P`` is the prefix; and
-a *shard* is the key's hash slot rather than a host: a reader pops the keys of
-one slot, as BZPOPMIN over several keys requires. No command or script
-touches keys of two slots.
+On a Redis Cluster (``cluster``) a key carries a hash tag (``P`` is the prefix):
+
+* ``P{proc.abc!}`` holds every process-specific channel of a process, so one
+  blocking pop serves all its consumers;
+* a normal channel ``c`` is ``P{b}c``, ``b`` being one of ``NORMAL_BUCKETS``
+  buckets picked by a CRC32 of the name. Normal channels thus share at most
+  that many slots: a process receiving many of them blocks on at most that
+  many connections, and a group_send to many normal channels makes one
+  script call per bucket, not per member, while the buckets still spread
+  over every master.
+
+A *shard* there is the key's hash slot rather than a host: a reader pops the
+keys of one slot, as BZPOPMIN over several keys requires. No command or
+script touches keys of two slots.
 """
 
 from __future__ import annotations
 
+import binascii
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from redis.crc import key_slot
 
@@ -24,7 +33,10 @@ from channels.layers.redis._errors import HostErrors
 from channels.layers.redis._hosts import consistent_hash
 from channels.layers.redis._keys import ttl_seconds
 
-__all__ = ["Layout", "Message"]
+__all__ = ["NORMAL_BUCKETS", "Layout", "Message"]
+
+NORMAL_BUCKETS: Final = 64
+"""How many hash tags a cluster's normal channels are spread over (see the module docstring)."""
 
 # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
 Message: TypeAlias = "dict[str, Any]"
@@ -51,14 +63,17 @@ class Layout:
 
     def key(self, channel: str) -> str:
         """Return the Redis key that holds ``channel``'s messages (its process's, for ``a!b``)."""
-        if self.cluster:
-            return f"{self.prefix}{{{self.non_local_name(channel)}}}"
-        return self.prefix + self.non_local_name(channel)
+        name = self.non_local_name(channel)
+        if not self.cluster:
+            return self.prefix + name
+        if name.endswith("!"):
+            return f"{self.prefix}{{{name}}}"
+        return f"{self.prefix}{{{binascii.crc32(name.encode('utf-8')) % NORMAL_BUCKETS}}}{name}"
 
     def channel_of(self, key: str) -> str:
         """Return the normal channel whose messages ``key`` holds (the inverse of ``key``)."""
         name = key[len(self.prefix) :]
-        return name[1:-1] if self.cluster else name
+        return name[name.index("}") + 1 :] if self.cluster else name
 
     def shard(self, channel: str) -> int:
         """Return the shard that holds ``channel``'s key, by channels_redis's hash (or its slot)."""
