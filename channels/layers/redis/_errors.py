@@ -26,15 +26,16 @@ CONNECTION_ERRORS: Final = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     OSError,
-    # A Redis Cluster between a master's failure and its replica's promotion.
-    redis.exceptions.ClusterDownError,
-    redis.exceptions.SlotNotCoveredError,
+    # What redis-py's cluster client raises, its retries spent, while no master
+    # answers for a slot: CLUSTERDOWN, MASTERDOWN or redirections without end
+    # (ClusterError); an unreachable cluster or an uncovered slot
+    # (RedisClusterException); TRYAGAIN.
+    redis.exceptions.ClusterError,
+    redis.exceptions.RedisClusterException,
     redis.exceptions.TryAgainError,
 )
-"""What a lost or refused connection raises: redis-py's errors, or the socket's.
-
-On a cluster, also what redis-py raises once its retries are spent while
-no master serves a slot."""
+"""What a lost or refused connection raises: redis-py's errors, or the socket's; on a
+cluster, also what says that no master answers for a slot."""
 
 # redis-py leaves its exceptions' __init__ unannotated; it sets attributes that
 # redis-py reads back (its repr, among others), so it must run.

@@ -12,13 +12,16 @@ channel; ``group_send`` is one PUBLISH whatever the group's size; the
 subscriber of each subscribed process (``_subscriber``) hands a copy to each
 of its local members. Redis stores nothing, so a Redis restarted without its
 data loses no group: the subscriber resubscribes and delivery resumes.
+
+On a Redis Cluster (a ``{"cluster": [...]}`` hosts entry) the same names are
+shard channels: SPUBLISH and SSUBSCRIBE at the master that owns each name's
+slot, one subscriber connection per master (``_sharded``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections import deque
@@ -29,11 +32,12 @@ from channels.layers.base import BaseChannelLayer, CapacityPattern, require_mess
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._errors import HostErrors
-from channels.layers.redis._hosts import HostConfig, consistent_hash, decode_hosts, describe_host
+from channels.layers.redis._hosts import HostConfig, decode_hosts, describe_host
 from channels.layers.redis._keys import check_prefix
 from channels.layers.redis._loops import LoopStates
+from channels.layers.redis._placement import HostSubscribers, Subscribers
 from channels.layers.redis._serializers import MAX_MESSAGE_SIZE, Serializer, check_size, received
-from channels.layers.redis._subscriber import Subscriber
+from channels.layers.redis._sharded import ClusterSubscribers
 from channels.types import ChannelMessage, ReceivedMessage
 
 __all__ = ["ConnectionHook", "RedisPubSubChannelLayer"]
@@ -134,6 +138,8 @@ class _Inbox:
 class _LoopState:
     """Everything the layer holds for one event loop: connections, inboxes, local groups.
 
+    - ``subscribers`` places each pub/sub channel on a host (or cluster node)
+      and subscribes it there.
     - ``inboxes`` holds an open inbox for each channel this loop receives; the
       channel is subscribed (or being subscribed) while it is there.
     - ``groups`` maps a group's pub/sub name to its local members, each an
@@ -151,28 +157,16 @@ class _LoopState:
         self.layer = layer
         self.loop = asyncio.get_running_loop()
         self.connections = Connections(layer.hosts)
-        self.errors = [HostErrors(describe_host(host)) for host in layer.hosts]
-        self.subscribers = [
-            Subscriber(self, functools.partial(self.connections.pool, index), errors)
-            for index, errors in enumerate(self.errors)
-        ]
+        self.subscribers: Subscribers = (
+            ClusterSubscribers(self, self.connections, HostErrors(describe_host(layer.hosts[0])))
+            if self.connections.clustered
+            else HostSubscribers(self, self.connections, layer.hosts)
+        )
         self.inboxes: dict[str, _Inbox] = {}
         self.groups: dict[str, dict[str, _Inbox]] = {}
         self._encode = encode
         self._decode = decode
         self._drops = drops
-
-    def subscriber(self, name: str) -> Subscriber:
-        """Return the subscriber for the pub/sub channel ``name``'s shard."""
-        return self.subscribers[consistent_hash(name, len(self.subscribers))]
-
-    async def publish(self, name: str, data: bytes) -> None:
-        """PUBLISH ``data`` on the pub/sub channel ``name``, on its shard."""
-        shard = consistent_hash(name, len(self.subscribers))
-        client = self.connections.client(shard)
-        with self.errors[shard]:
-            # redis-py leaves the **kwargs of publish unannotated.
-            await client.publish(name, data)  # pyright: ignore[reportUnknownMemberType]
 
     def wants(self, name: str) -> bool:
         """Whether the pub/sub channel ``name`` is still needed by a channel or a group."""
@@ -185,8 +179,7 @@ class _LoopState:
         for inbox in inboxes.values():
             inbox.close()
         try:
-            for subscriber in self.subscribers:
-                await subscriber.aclose()
+            await self.subscribers.aclose()
         finally:
             await self.connections.aclose()
 
@@ -205,7 +198,7 @@ class _LoopState:
         # channel open when another one is cancelled.
         inbox.receivers += receiver
         try:
-            await self.subscriber(channel).subscribe(channel)
+            await self.subscribers.subscribe(channel)
         except BaseException:
             await self.leave(inbox, receiver=receiver)
             raise
@@ -222,7 +215,7 @@ class _LoopState:
         try:
             for name in list(inbox.groups):
                 await self.part(name, inbox)
-            await self.subscriber(inbox.channel).unsubscribe(inbox.channel)
+            await self.subscribers.unsubscribe(inbox.channel)
         except Exception:
             logger.exception("could not unsubscribe from %r", inbox.channel)
 
@@ -233,7 +226,7 @@ class _LoopState:
         members[inbox.channel] = inbox
         inbox.groups.add(name)
         try:
-            await self.subscriber(name).subscribe(name)
+            await self.subscribers.subscribe(name)
         except BaseException:
             if new:
                 await self.part(name, inbox)
@@ -247,7 +240,7 @@ class _LoopState:
             return
         if not members:
             del self.groups[name]
-            await self.subscriber(name).unsubscribe(name)
+            await self.subscribers.unsubscribe(name)
 
     async def flush(self) -> None:
         """Drop every queued message and every local membership."""
@@ -326,6 +319,14 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
     delivered as a ``{"type": hook}`` message to every subscribed channel.
     Commands retry once on a fresh connection, then raise ConnectionError
     naming the host; so does subscribing while the host is being reconnected.
+
+    On a Redis Cluster (one ``{"cluster": [...]}`` hosts entry) channels and
+    groups are shard channels: ``send`` and ``group_send`` are one SPUBLISH at
+    the master that owns the name's slot, and each event loop keeps one
+    subscriber connection per master it needs. A name whose slot moves, or
+    whose master is lost, is subscribed again at its new owner (the hooks run
+    for a lost master); messages published in between are lost, and sends
+    raise ConnectionError while no master serves the name's slot.
 
     The layer keeps separate connections, inboxes and groups for each event
     loop that uses it, so it works from ``async_to_sync``; a loop's
@@ -412,7 +413,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
         self.require_valid_channel_name(channel)
         require_message(message)
         data = self.__encode(dict(message))
-        await self.__states.get().publish(channel, data)
+        await self.__states.get().subscribers.publish(channel, data)
 
     async def receive(self, channel: str) -> ReceivedMessage:
         """Wait for the next message on ``channel``, subscribing to it first if needed."""
@@ -478,7 +479,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
         require_message(message)
         data = self.__encode(dict(message))
         name = self.__group_prefix + group
-        await self.__states.get().publish(name, data)
+        await self.__states.get().subscribers.publish(name, data)
 
     # -- flush and close ---------------------------------------------------------
 

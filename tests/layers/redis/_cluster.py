@@ -26,6 +26,7 @@ from tests._processes import free_port, stop_process
 from tests.layers.redis._server import answers_ping, redis_server_available
 
 __all__ = [
+    "CLUSTER_SLOTS",
     "ClusterSet",
     "RedisProcess",
     "SentinelSet",
@@ -56,7 +57,12 @@ START_TIMEOUT: Final = 30.0
 FAILOVER_WAIT: Final = 30.0
 """Seconds a test waits for a replica to be promoted."""
 
+CLUSTER_SLOTS: Final = 16384
+"""How many hash slots a Redis Cluster has."""
+
 _POLL_INTERVAL: Final = 0.05
+_MIGRATE_BATCH: Final = 100
+_MIGRATE_TIMEOUT_MS: Final = 5000
 
 _MISSING_REASON: Final = (
     "needs the redis-server and redis-cli executables (apt-get install redis-server)"
@@ -295,6 +301,62 @@ class ClusterSet:
             _replica_synced(node) for node in replicas
         )
 
+    def node_id(self, node: RedisProcess) -> str:
+        """The cluster node ID of ``node`` (``CLUSTER MYID``)."""
+        reply = _strict(node.port, "CLUSTER", "MYID")
+        if not isinstance(reply, bytes):
+            raise RuntimeError(f"CLUSTER MYID on port {node.port} answered {reply!r}")
+        return reply.decode()
+
+    def owner_of(self, slot: int) -> RedisProcess:
+        """The running master that serves hash ``slot``, as that master itself reports it."""
+        if not 0 <= slot < CLUSTER_SLOTS:
+            raise ValueError(f"a hash slot is in range(0, {CLUSTER_SLOTS}); got {slot!r}")
+        for master in self.masters():
+            if _slot_owner_port(master.port, slot) == master.port:
+                return master
+        raise RuntimeError(f"no running master claims slot {slot}")
+
+    def migrate_slot(self, slot: int, target: RedisProcess) -> None:
+        """Move hash ``slot`` and its keys from its owner to the master ``target``.
+
+        The resharding steps of the Redis Cluster specification: the target
+        IMPORTING and the owner MIGRATING, MIGRATE of the slot's keys in
+        batches, then SETSLOT NODE on the target, the old owner and every
+        other master. Returns once every running node's slot map names the
+        target (bounded). Commands sent meanwhile are redirected by the
+        cluster (ASK, then MOVED), so traffic may go on during the move.
+        """
+        source = self.owner_of(slot)
+        if source is target:
+            return
+        if target not in self.masters():
+            raise ValueError(
+                "the target of a slot migration must be a running master; "
+                f"node {target.port} is not"
+            )
+        source_id, target_id = self.node_id(source), self.node_id(target)
+        _strict(target.port, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", source_id)
+        _strict(source.port, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", target_id)
+        while True:
+            keys = _strict(source.port, "CLUSTER", "GETKEYSINSLOT", str(slot), str(_MIGRATE_BATCH))
+            if not isinstance(keys, list) or not keys:
+                break
+            _strict(
+                source.port, "MIGRATE", "127.0.0.1", str(target.port), "", "0",
+                str(_MIGRATE_TIMEOUT_MS), "KEYS", *cast("list[bytes]", keys),
+            )  # fmt: skip
+        # The target first: once it owns the slot, the others' redirections point at it.
+        others = [master for master in self.masters() if master not in (source, target)]
+        for master in (target, source, *others):
+            _strict(master.port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
+        running = [node for node in self.nodes if node.running]
+        wait_for(
+            lambda: all(_slot_owner_port(node.port, slot) == target.port for node in running),
+            f"every node sees slot {slot} on node {target.port}",
+            START_TIMEOUT,
+        )
+
     def kill_master(self, master: RedisProcess) -> tuple[RedisProcess, float]:
         """Kill ``master`` by PID; wait until its replica is master and the cluster is ok.
 
@@ -325,6 +387,35 @@ class ClusterSet:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _strict(port: int, *args: str | bytes) -> object:
+    """Run one command on the loopback ``port`` and return its raw reply; raise if it fails.
+
+    Unlike :func:`command`, replies stay bytes (keys may be binary) and an
+    error reply or an unreachable server raises RuntimeError naming the command.
+    """
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10.0, protocol=2)
+    try:
+        # redis-py leaves execute_command (and its reply) unannotated.
+        return cast(object, client.execute_command(*args))  # type: ignore[no-untyped-call]
+    except RedisError as exc:
+        shown = " ".join(str(arg) for arg in args[:4])
+        raise RuntimeError(f"{shown} ... on port {port} failed: {exc}") from exc
+    finally:
+        client.close()
+
+
+def _slot_owner_port(port: int, slot: int) -> int | None:
+    """The port of the master that owns ``slot`` in the node on ``port``'s ``CLUSTER SLOTS``."""
+    reply = command(port, "CLUSTER", "SLOTS")
+    if not isinstance(reply, list):
+        return None
+    for entry in cast("list[list[object]]", reply):
+        start, end, master = entry[0], entry[1], entry[2]
+        if isinstance(start, int) and isinstance(end, int) and start <= slot <= end:
+            return int(str(cast("list[object]", master)[1]))
+    return None
 
 
 def _replica_synced(node: RedisProcess) -> bool:

@@ -1,0 +1,58 @@
+"""The RESP replies a subscriber connection receives, parsed from a byte buffer.
+
+Only what pub/sub connections get: arrays and pushes (RESP2 ``*``, RESP3 ``>``)
+of bulk strings, integers, simple strings and nulls, and error lines. It
+reads from a position in a buffer and says where the reply ends, or how long
+the buffer must grow before it can: a reply split over many reads is parsed once.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from redis.exceptions import InvalidResponse, ResponseError
+
+__all__ = ["parse_reply"]
+
+_CRLF: Final = b"\r\n"
+_ARRAYS: Final = frozenset(b"*>")  # RESP2 array, RESP3 push
+_NULL: Final = frozenset(b"_")
+
+
+def parse_reply(data: bytes, pos: int) -> tuple[object, int] | int:
+    """Parse the reply at ``pos``: ``(reply, end)``, or the length ``data`` must reach first.
+
+    Reads what a subscriber connection receives, in RESP2 or RESP3: arrays and
+    pushes of bulk strings, integers and simple strings; errors come back as
+    ResponseError objects.
+    """
+    end = data.find(_CRLF, pos)
+    if end < 0:
+        return len(data) + 1
+    kind = data[pos]
+    after = end + 2
+    if kind in _ARRAYS:
+        items: list[object] = []
+        for _ in range(int(data[pos + 1 : end])):
+            parsed = parse_reply(data, after)
+            if isinstance(parsed, int):
+                return parsed
+            item, after = parsed
+            items.append(item)
+        return items, after
+    if kind == ord("$"):
+        size = int(data[pos + 1 : end])
+        if size < 0:
+            return None, after
+        if len(data) < after + size + 2:
+            return after + size + 2
+        return data[after : after + size], after + size + 2
+    if kind == ord(":"):
+        return int(data[pos + 1 : end]), after
+    if kind == ord("+"):
+        return data[pos + 1 : end], after
+    if kind == ord("-"):
+        return ResponseError(data[pos + 1 : end].decode("utf-8", "replace")), after
+    if kind in _NULL:
+        return None, after
+    raise InvalidResponse(f"unexpected RESP type byte {bytes([kind])!r} from a subscriber")
