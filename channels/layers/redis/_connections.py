@@ -16,21 +16,76 @@ node's connections, which that node's pool replaces for other commands.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypeAlias
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, Protocol, TypeAlias, cast
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
 
 from channels.layers.redis._hosts import close_pool, is_cluster, make_cluster, make_pool
 
-__all__ = ["Client", "Connections"]
+__all__ = ["Client", "ConnectionSource", "Connections", "take_over"]
 
 Client: TypeAlias = "Redis | RedisCluster"
 """A client for one shard: a server's (or Sentinel master's), or a whole cluster's."""
 
 _DEFAULT_SOCKET_TIMEOUT: Final = 5.0
 """redis-py's read timeout when the host's options set none (since redis-py 6)."""
+_CONNECT_TIMEOUT: Final = 2.0
+"""Seconds a taken-over connection may take to connect, unless the host's options say."""
+
+
+class ConnectionSource(Protocol):
+    """Where a connection's class and options come from: a pool, a cluster node."""
+
+    @property
+    def connection_class(self) -> type[AbstractConnection]:
+        """The redis-py connection class to open."""
+        ...
+
+    # Any: redis-py connection options, which redis-py itself types loosely.
+    @property
+    def connection_kwargs(self) -> dict[str, Any]:
+        """The options to open it with."""
+        ...
+
+
+async def take_over(
+    source: ConnectionSource, protocol: asyncio.Protocol
+) -> tuple[AbstractConnection, asyncio.WriteTransport]:
+    """Open a connection as ``source`` says, then make ``protocol`` its transport's own.
+
+    redis-py connects (TLS, Unix sockets, AUTH, RESP version, client name,
+    Sentinel: every option the host's settings allow) and answers the
+    handshake; the pub/sub subscriber and publisher then read the socket
+    themselves, which costs far less per message than redis-py's reads.
+    """
+    options = dict(source.connection_kwargs)
+    if options.get("socket_connect_timeout") is None:
+        options["socket_connect_timeout"] = _CONNECT_TIMEOUT
+    conn = source.connection_class(**options)
+    try:
+        # connect(), not connect_check_health(): a Sentinel connection finds its master
+        # there. redis-py leaves connect() unannotated.
+        await cast("Callable[[], Awaitable[None]]", conn.connect)()
+    except BaseException:
+        await conn.disconnect(nowait=True)
+        raise
+    # redis-py keeps the transport behind its private stream writer; refuse
+    # clearly should a redis-py release keep it elsewhere.
+    writer: object = getattr(conn, "_writer", None)
+    if not isinstance(writer, asyncio.StreamWriter):
+        await conn.disconnect(nowait=True)
+        raise RuntimeError(
+            f"the Redis pub/sub layer cannot read from a {type(conn).__qualname__}: it "
+            "takes over the asyncio stream of redis-py's connection (redis-py 5 to 8 "
+            f"keep one), and this connection has {type(writer).__qualname__} there"
+        )
+    writer.transport.set_protocol(protocol)
+    protocol.connection_made(writer.transport)
+    return conn, writer.transport
 
 
 class Connections:

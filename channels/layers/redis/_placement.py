@@ -4,7 +4,8 @@ The pub/sub layer reaches its channels through a :class:`Subscribers`:
 
 * :class:`HostSubscribers`, for one host or client-side shards over several:
   each name lives on the host channels_redis's hash picks, for subscribing
-  and publishing alike, so processes on either implementation meet there;
+  and publishing alike, so processes on either implementation meet there
+  (each host has a subscriber and a publisher, ``_publisher``, of its own);
 * ``_sharded.ClusterSubscribers``, for a Redis Cluster: each name lives on
   the master that owns its hash slot.
 """
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._errors import HostErrors
 from channels.layers.redis._hosts import consistent_hash, describe_host
+from channels.layers.redis._publisher import Publisher
 from channels.layers.redis._subscriber import Listener, Subscriber
 
 __all__ = ["HostSubscribers", "Subscribers"]
@@ -50,10 +52,13 @@ class HostSubscribers:
     def __init__(
         self, listener: Listener, connections: Connections, hosts: Sequence[Mapping[str, Any]]
     ) -> None:
-        self._connections = connections
         self._errors = [HostErrors(describe_host(host)) for host in hosts]
         self._subscribers = [
             Subscriber(listener, functools.partial(connections.pool, index), errors)
+            for index, errors in enumerate(self._errors)
+        ]
+        self._publishers = [
+            Publisher(functools.partial(connections.pool, index), errors)
             for index, errors in enumerate(self._errors)
         ]
 
@@ -66,14 +71,12 @@ class HostSubscribers:
         return self._subscribers[consistent_hash(name, len(self._subscribers))].unsubscribe(name)
 
     async def publish(self, name: str, data: bytes) -> None:
-        """PUBLISH ``data`` on the pub/sub channel ``name``, on its host."""
-        shard = consistent_hash(name, len(self._subscribers))
-        client = self._connections.client(shard)
-        with self._errors[shard]:
-            # redis-py leaves the **kwargs of publish unannotated.
-            await client.publish(name, data)  # pyright: ignore[reportUnknownMemberType]
+        """PUBLISH ``data`` on the pub/sub channel ``name``, on its host (see Publisher)."""
+        await self._publishers[consistent_hash(name, len(self._publishers))].publish(name, data)
 
     async def aclose(self) -> None:
-        """Close every host's subscriber."""
+        """Close every host's publisher and subscriber."""
+        for publisher in self._publishers:
+            await publisher.aclose()
         for subscriber in self._subscribers:
             await subscriber.aclose()

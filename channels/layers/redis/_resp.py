@@ -34,6 +34,22 @@ def parse_reply(data: bytes, pos: int) -> tuple[object, int] | int:
     if kind in _ARRAYS:
         items: list[object] = []
         for _ in range(int(data[pos + 1 : end])):
+            if data.startswith(b"$", after):
+                # A bulk string, the usual item, read here: a group's members
+                # can be thousands of them, and a call each would double the cost.
+                line = data.find(_CRLF, after)
+                if line < 0:
+                    return len(data) + 1
+                size = int(data[after + 1 : line])
+                after = line + 2
+                if size < 0:
+                    items.append(None)
+                    continue
+                if len(data) < after + size + 2:
+                    return after + size + 2
+                items.append(data[after : after + size])
+                after += size + 2
+                continue
             parsed = parse_reply(data, after)
             if isinstance(parsed, int):
                 return parsed

@@ -35,23 +35,22 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, Final, NamedTuple, Protocol, cast
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Final, NamedTuple, Protocol, cast
 
 from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
 from redis.exceptions import InvalidResponse, MovedError, NoPermissionError, ResponseError
 
+from channels.layers.redis._connections import ConnectionSource, take_over
 from channels.layers.redis._errors import HostErrors
 from channels.layers.redis._resp import parse_reply
 
 # parse_reply lives in _resp; it is named here too, where the subscriber uses it.
-__all__ = ["ConnectionSource", "Link", "Listener", "ShardRouter", "Subscriber", "parse_reply"]
+__all__ = ["Link", "Listener", "ShardRouter", "Subscriber", "parse_reply"]
 
 logger = logging.getLogger("channels.layers.redis.pubsub")
 
-_CONNECT_TIMEOUT: Final = 2.0
-"""Seconds a subscriber connection may take to connect, unless the host's options say."""
 _ACK_TIMEOUT: Final = 5.0
 _RETRY_FIRST_DELAY: Final = 0.05
 _RETRY_MAX_DELAY: Final = 1.0
@@ -103,21 +102,6 @@ class ShardRouter(Protocol):
 
     def dropped(self, subscriber: Subscriber, name: str) -> None:
         """The node unsubscribed ``subscriber`` from ``name`` itself: its slot moved."""
-        ...
-
-
-class ConnectionSource(Protocol):
-    """Where a subscriber's connection class and options come from: a pool, a cluster node."""
-
-    @property
-    def connection_class(self) -> type[AbstractConnection]:
-        """The redis-py connection class to open."""
-        ...
-
-    # Any: redis-py connection options, which redis-py itself types loosely.
-    @property
-    def connection_kwargs(self) -> dict[str, Any]:
-        """The options to open it with."""
         ...
 
 
@@ -390,31 +374,10 @@ class Subscriber:
 
     async def _open(self) -> None:
         """Connect through redis-py, then take its transport over."""
-        source = self._pool()
-        options = dict(source.connection_kwargs)
-        if options.get("socket_connect_timeout") is None:
-            options["socket_connect_timeout"] = _CONNECT_TIMEOUT
-        conn = source.connection_class(**options)
-        try:
-            # connect(), not connect_check_health(): a Sentinel connection finds its master
-            # there. redis-py leaves connect() unannotated.
-            await cast("Callable[[], Awaitable[None]]", conn.connect)()
-        except BaseException:
-            await conn.disconnect(nowait=True)
-            raise
-        # redis-py keeps the transport behind its private stream writer; read once here,
-        # and refuse clearly should a redis-py release keep it elsewhere.
-        writer: object = getattr(conn, "_writer", None)
-        if not isinstance(writer, asyncio.StreamWriter):
-            await conn.disconnect(nowait=True)
-            raise RuntimeError(
-                f"the Redis pub/sub layer cannot read from a {type(conn).__qualname__}: it "
-                "takes over the asyncio stream of redis-py's connection (redis-py 5 to 8 "
-                f"keep one), and this connection has {type(writer).__qualname__} there"
-            )
+        link = Link(self)
+        conn, transport = await take_over(self._pool(), link)
         self._sent.clear()
-        self._conn, self._transport, self._link = conn, writer.transport, Link(self)
-        self._transport.set_protocol(self._link)
+        self._conn, self._transport, self._link = conn, transport, link
 
     async def _disconnect(self) -> None:
         conn, link = self._conn, self._link

@@ -1,0 +1,233 @@
+"""The pub/sub layer's publisher: one connection per Redis host and event loop.
+
+redis-py opens the connection, as for the subscriber (``_subscriber``), so
+every option the host's settings allow (TLS, Unix sockets, AUTH, RESP version,
+client name, Sentinel) is honoured; ``_connections.take_over`` then hands its transport
+to a :class:`Replies` protocol, which parses each reply as it arrives and
+gives it to the oldest PUBLISH still waiting. Redis answers in order, so
+concurrent publishes share the connection, pipelined, with no pool in between.
+
+:class:`Publisher` keeps these rules:
+
+* ``publish`` returns the number of subscribers Redis reached, once Redis has
+  answered. An error reply raises the exception redis-py raises for it
+  (NoPermissionError for an ACL refusal).
+* A publish that finds no live connection opens a new one, once; publishes
+  that found it lost while that attempt ran share the attempt's failure. A
+  refused or lost connection raises LayerConnectionError naming the host.
+* A PUBLISH is written once: if its connection is lost, or Redis does not
+  answer within the connection's ``socket_timeout``, it fails and is never
+  sent again (at most once). A timeout drops the connection, since the late
+  reply would be taken for the next command's.
+* A cancelled publish keeps its place in the queue, so replies stay matched.
+* Once closed, it refuses to publish: its loop state is released for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple, cast
+
+from redis._parsers import BaseParser
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from channels.layers.redis._connections import ConnectionSource, take_over
+from channels.layers.redis._errors import CONNECTION_ERRORS, HostErrors
+from channels.layers.redis._resp import parse_reply
+
+__all__ = ["Lost", "Publisher", "Replies"]
+
+# redis-py's own mapping of an error reply to its exception; redis-py leaves it unannotated.
+_parse_error = cast("Callable[[str], Exception]", BaseParser.parse_error)  # pyright: ignore[reportUnknownMemberType] -- see above
+
+
+class Lost(NamedTuple):
+    """What a publish gets instead of a reply when its connection was lost: the reason."""
+
+    reason: BaseException
+
+
+class Replies(asyncio.Protocol):
+    """One connection's replies, each handed to the oldest waiter, until the connection is cut.
+
+    A waiter gets the reply (an error reply as a ResponseError object) or
+    :class:`Lost`: results, not exceptions, as a cancelled publish leaves
+    nobody to retrieve one.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.live = True
+        self.waiting: deque[asyncio.Future[object]] = deque()
+        self.transport: asyncio.WriteTransport | None = None
+        self.timeout: float | None = None
+        """Seconds a reply may take before the connection is cut (None: no limit)."""
+        self._loop = loop
+        self._deadlines: deque[float] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._pending = bytearray()
+        self._needed = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport: commands are written to it."""
+        self.transport = cast("asyncio.WriteTransport", transport)
+
+    def usable(self) -> bool:
+        """Whether a command written now can reach Redis: neither cut nor closing."""
+        return self.live and self.transport is not None and not self.transport.is_closing()
+
+    def expect(self) -> asyncio.Future[object]:
+        """Return the waiter for the reply to the command written next."""
+        waiter: asyncio.Future[object] = self._loop.create_future()
+        self.waiting.append(waiter)
+        if self.timeout:
+            self._deadlines.append(self._loop.time() + self.timeout)
+            if self._timer is None:
+                self._timer = self._loop.call_at(self._deadlines[0], self._check_deadline)
+        return waiter
+
+    def data_received(self, data: bytes) -> None:
+        """Hand every complete reply in ``data`` (and what came before it) to its waiter."""
+        if self._pending:
+            self._pending += data
+            if len(self._pending) < self._needed:
+                return
+            data = bytes(self._pending)
+            self._pending.clear()
+        pos = 0
+        try:
+            while pos < len(data) and self.live:
+                parsed = parse_reply(data, pos)
+                if isinstance(parsed, int):
+                    self._needed = parsed - pos
+                    self._pending += data[pos:]
+                    return
+                reply, pos = parsed
+                if isinstance(reply, list):
+                    continue  # a RESP3 push, not a reply
+                if not self.waiting:
+                    raise InvalidResponse(f"a reply no command waits for: {reply!r}")
+                waiter = self.waiting.popleft()
+                if self._deadlines:
+                    self._deadlines.popleft()
+                if not waiter.done():
+                    waiter.set_result(reply)
+        except (ValueError, InvalidResponse) as exc:
+            self.cut(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Fail the waiters, unless the connection was cut already."""
+        self.cut(exc or ConnectionError("the server closed the connection"))
+
+    def cut(self, reason: BaseException) -> None:
+        """Give every waiter ``reason`` and close the connection; later cuts do nothing."""
+        if not self.live:
+            return
+        self.live = False
+        if self._timer is not None:
+            self._timer.cancel()
+        for waiter in self.waiting:
+            if not waiter.done():
+                waiter.set_result(Lost(reason))
+        self.waiting.clear()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if not self._deadlines:
+            return
+        if self._deadlines[0] > self._loop.time():
+            self._timer = self._loop.call_at(self._deadlines[0], self._check_deadline)
+        else:
+            self.cut(RedisTimeoutError(f"no reply within {self.timeout}s"))
+
+
+class Publisher:
+    """The publishing connection to one Redis host for one event loop (rules: module docstring).
+
+    Args:
+        pool: returns the host's pool (or another source), whose options open the connection.
+        errors: names the host in connection errors.
+    """
+
+    def __init__(self, pool: Callable[[], ConnectionSource], errors: HostErrors) -> None:
+        self._pool = pool
+        self._errors = errors
+        self._conn: AbstractConnection | None = None
+        self._replies: Replies | None = None
+        self._lock = asyncio.Lock()
+        self._attempts: int = 0
+        self._failure: BaseException | None = None
+        self._closed = False
+        self._encoding: tuple[str, str] = ("utf-8", "strict")
+
+    async def publish(self, name: str, data: bytes) -> int:
+        """PUBLISH ``data`` on the pub/sub channel ``name``; return how many subscribers got it."""
+        replies = self._replies
+        if replies is None or not replies.usable():
+            replies = await self._connected(name)
+        waiter = replies.expect()
+        key = name.encode(*self._encoding)
+        # Packed here: redis-py's pack_command costs several times more.
+        cast("asyncio.WriteTransport", replies.transport).write(
+            b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(key), key, len(data), data)
+        )
+        reply = await waiter
+        if isinstance(reply, int):
+            return reply
+        if isinstance(reply, Lost):
+            raise self._errors.about(f"publish on {name!r}").error(reply.reason) from reply.reason
+        if isinstance(reply, ResponseError):
+            raise _parse_error(str(reply)) from None
+        raise InvalidResponse(f"Redis answered PUBLISH with {reply!r}")
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open and usable: the next publish will not have to connect."""
+        return self._replies is not None and self._replies.usable()
+
+    async def aclose(self) -> None:
+        """Close the connection for good; publishes still waiting fail."""
+        self._closed = True
+        async with self._lock:
+            conn, replies = self._conn, self._replies
+            self._conn = self._replies = None
+            if replies is not None:
+                replies.cut(ConnectionError("the layer was closed"))
+            if conn is not None:
+                await conn.disconnect(nowait=True)
+
+    async def _connected(self, name: str) -> Replies:
+        attempts = self._attempts
+        errors = self._errors.about(f"publish on {name!r}")
+        async with self._lock:
+            conn, replies = self._conn, self._replies
+            if replies is not None and replies.usable():
+                return replies
+            if self._closed:
+                raise errors.error("the layer was closed")
+            if self._attempts != attempts and self._failure is not None:
+                # A connection attempt began after this publish found none, and failed.
+                raise errors.error(self._failure) from self._failure
+            self._conn = self._replies = None
+            if conn is not None:
+                await conn.disconnect(nowait=True)
+            self._attempts += 1
+            self._failure = None
+            pool = self._pool()
+            replies = Replies(asyncio.get_running_loop())
+            try:
+                conn, _ = await take_over(pool, replies)
+            except CONNECTION_ERRORS as exc:
+                self._failure = exc
+                raise errors.error(exc) from exc
+            replies.timeout = conn.socket_timeout
+            # The connection's own encoding for channel names, as redis-py would use it.
+            encoder = conn.encoder
+            self._encoding = (str(encoder.encoding), str(encoder.encoding_errors))
+            self._conn, self._replies = conn, replies
+            return replies
