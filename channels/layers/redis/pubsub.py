@@ -317,8 +317,11 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
     0.05s up to 1s, for as long as it takes), resubscribes to every channel
     and group and awaits ``on_reconnect``. A hook that is a string is instead
     delivered as a ``{"type": hook}`` message to every subscribed channel.
-    Commands retry once on a fresh connection, then raise ConnectionError
-    naming the host; so does subscribing while the host is being reconnected.
+    Publishing uses one pipelined connection per host (``_publisher``): a
+    publish that finds it lost opens a new one, once, then raises
+    ConnectionError naming the host; a PUBLISH written but not answered is
+    never resent (at most once). Subscribing while the host is being
+    reconnected raises that error too.
 
     On a Redis Cluster (one ``{"cluster": [...]}`` hosts entry) channels and
     groups are shard channels: ``send`` and ``group_send`` are one SPUBLISH at
