@@ -37,7 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from channels.layers.redis._connections import ConnectionSource, take_over
 from channels.layers.redis._errors import CONNECTION_ERRORS, HostErrors
-from channels.layers.redis._resp import parse_reply
+from channels.layers.redis._resp import ReplyProtocol
 
 __all__ = ["Lost", "Publisher", "Replies"]
 
@@ -51,7 +51,7 @@ class Lost(NamedTuple):
     reason: BaseException
 
 
-class Replies(asyncio.Protocol):
+class Replies(ReplyProtocol):
     """One connection's replies, each handed to the oldest waiter, until the connection is cut.
 
     A waiter gets the reply (an error reply as a ResponseError object) or
@@ -60,7 +60,7 @@ class Replies(asyncio.Protocol):
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.live = True
+        super().__init__()
         self.waiting: deque[asyncio.Future[object]] = deque()
         self.transport: asyncio.WriteTransport | None = None
         self.timeout: float | None = None
@@ -68,8 +68,6 @@ class Replies(asyncio.Protocol):
         self._loop = loop
         self._deadlines: deque[float] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._pending = bytearray()
-        self._needed = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport: commands are written to it."""
@@ -89,38 +87,17 @@ class Replies(asyncio.Protocol):
                 self._timer = self._loop.call_at(self._deadlines[0], self._check_deadline)
         return waiter
 
-    def data_received(self, data: bytes) -> None:
-        """Hand every complete reply in ``data`` (and what came before it) to its waiter."""
-        if self._pending:
-            self._pending += data
-            if len(self._pending) < self._needed:
-                return
-            data = bytes(self._pending)
-            self._pending.clear()
-        pos = 0
-        try:
-            while pos < len(data) and self.live:
-                parsed = parse_reply(data, pos)
-                if isinstance(parsed, int):
-                    self._needed = parsed - pos
-                    self._pending += data[pos:]
-                    return
-                reply, pos = parsed
-                if isinstance(reply, list):
-                    continue  # a RESP3 push, not a reply
-                if not self.waiting:
-                    raise InvalidResponse(f"a reply no command waits for: {reply!r}")
-                waiter = self.waiting.popleft()
-                if self._deadlines:
-                    self._deadlines.popleft()
-                if not waiter.done():
-                    waiter.set_result(reply)
-        except (ValueError, InvalidResponse) as exc:
-            self.cut(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Fail the waiters, unless the connection was cut already."""
-        self.cut(exc or ConnectionError("the server closed the connection"))
+    def replied(self, reply: object) -> None:
+        """Hand ``reply`` to the oldest waiter (a RESP3 push is no reply: it is skipped)."""
+        if isinstance(reply, list):
+            return
+        if not self.waiting:
+            raise InvalidResponse(f"a reply no command waits for: {reply!r}")
+        waiter = self.waiting.popleft()
+        if self._deadlines:
+            self._deadlines.popleft()
+        if not waiter.done():
+            waiter.set_result(reply)
 
     def cut(self, reason: BaseException) -> None:
         """Give every waiter ``reason`` and close the connection; later cuts do nothing."""

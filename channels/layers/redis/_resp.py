@@ -8,11 +8,12 @@ the buffer must grow before it can: a reply split over many reads is parsed once
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 from redis.exceptions import InvalidResponse, ResponseError
 
-__all__ = ["parse_reply"]
+__all__ = ["ReplyProtocol", "parse_reply"]
 
 _CRLF: Final = b"\r\n"
 _ARRAYS: Final = frozenset(b"*>")  # RESP2 array, RESP3 push
@@ -72,3 +73,50 @@ def parse_reply(data: bytes, pos: int) -> tuple[object, int] | int:
     if kind in _NULL:
         return None, after
     raise InvalidResponse(f"unexpected RESP type byte {bytes([kind])!r} from a subscriber")
+
+
+class ReplyProtocol(asyncio.Protocol):
+    """A connection's bytes split into replies as they arrive, until the connection is cut.
+
+    Subclasses say what a reply means (``replied``) and what cutting does
+    (``cut``, which must clear ``live``). Bytes that do not parse cut the
+    connection; so does its loss.
+    """
+
+    def __init__(self) -> None:
+        self.live = True
+        self._pending = bytearray()
+        self._needed = 0
+
+    def replied(self, reply: object) -> None:
+        """Take one reply."""
+        raise NotImplementedError
+
+    def cut(self, reason: BaseException) -> None:
+        """Stop taking replies, for ``reason``."""
+        raise NotImplementedError
+
+    def data_received(self, data: bytes) -> None:
+        """Hand every complete reply in ``data`` (and what came before it) to ``replied``."""
+        if self._pending:
+            self._pending += data
+            if len(self._pending) < self._needed:
+                return
+            data = bytes(self._pending)
+            self._pending.clear()
+        pos = 0
+        try:
+            while pos < len(data) and self.live:
+                parsed = parse_reply(data, pos)
+                if isinstance(parsed, int):
+                    self._needed = parsed - pos
+                    self._pending += data[pos:]
+                    return
+                reply, pos = parsed
+                self.replied(reply)
+        except (ValueError, InvalidResponse) as exc:
+            self.cut(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Cut, unless cut already."""
+        self.cut(exc or ConnectionError("the server closed the connection"))

@@ -40,11 +40,11 @@ from typing import Final, NamedTuple, Protocol, cast
 
 from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
-from redis.exceptions import InvalidResponse, MovedError, NoPermissionError, ResponseError
+from redis.exceptions import MovedError, NoPermissionError, ResponseError
 
 from channels.layers.redis._connections import ConnectionSource, take_over
 from channels.layers.redis._errors import HostErrors
-from channels.layers.redis._resp import parse_reply
+from channels.layers.redis._resp import ReplyProtocol, parse_reply
 
 # parse_reply lives in _resp; it is named here too, where the subscriber uses it.
 __all__ = ["Link", "Listener", "ShardRouter", "Subscriber", "parse_reply"]
@@ -105,45 +105,22 @@ class ShardRouter(Protocol):
         ...
 
 
-class Link(asyncio.Protocol):
+class Link(ReplyProtocol):
     """One subscriber connection's bytes, split into replies for its subscriber until cut."""
 
     def __init__(self, subscriber: Subscriber) -> None:
+        super().__init__()
         self.subscriber = subscriber
-        self.live = True
-        self._pending = bytearray()
-        self._needed = 0
 
-    def data_received(self, data: bytes) -> None:
-        """Hand every complete reply in ``data`` (and what came before it) to the subscriber."""
-        if self._pending:
-            self._pending += data
-            if len(self._pending) < self._needed:
-                return
-            data = bytes(self._pending)
-            self._pending.clear()
-        pos = 0
-        try:
-            while pos < len(data) and self.live:
-                parsed = parse_reply(data, pos)
-                if isinstance(parsed, int):
-                    self._needed = parsed - pos
-                    self._pending += data[pos:]
-                    return
-                reply, pos = parsed
-                self.subscriber.received(reply)
-        except (ValueError, InvalidResponse) as exc:
-            self.cut(exc)
+    def replied(self, reply: object) -> None:
+        """Hand ``reply`` to the subscriber."""
+        self.subscriber.received(reply)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Report the lost connection, unless this link was cut already."""
-        self.cut(exc or ConnectionError("the server closed the connection"))
-
-    def cut(self, exc: BaseException) -> None:
-        """Stop feeding the subscriber; the first cut reports ``exc`` to it."""
+    def cut(self, reason: BaseException) -> None:
+        """Stop feeding the subscriber; the first cut reports ``reason`` to it."""
         if self.live:
             self.live = False
-            self.subscriber.lost(self, exc)
+            self.subscriber.lost(self, reason)
 
 
 class _Sent:
