@@ -28,6 +28,7 @@ from tests.layers.redis._cluster import (
     fresh_cluster_set,
     needs_redis_server,
 )
+from tests.layers.redis._traffic import Traffic
 
 __all__ = ["cluster_set", "fresh_cluster_set"]  # fixtures, imported to be found
 
@@ -181,48 +182,6 @@ async def layers(cluster_set: ClusterSet) -> AsyncIterator[Layers]:
         yield made
     finally:
         await made.close()
-
-
-class Traffic:
-    """Sends to one channel in a loop and records each outcome, in order: ok or error."""
-
-    def __init__(self, layer: RedisPubSubChannelLayer, channel: str) -> None:
-        self.layer = layer
-        self.channel = channel
-        self.outcomes: list[str] = []
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-
-    async def _run(self) -> None:
-        number = 0
-        while not self._stop.is_set():
-            try:
-                # Bounded: a send that hangs instead of failing fails the test.
-                await asyncio.wait_for(
-                    self.layer.send(self.channel, {"type": "t", "n": number}), WAIT
-                )
-            except LayerConnectionError:
-                self.outcomes.append("error")
-            else:
-                self.outcomes.append("ok")
-            number += 1
-            await asyncio.sleep(0.01)  # pacing only: a few hundred sends per failover
-
-    def phases(self) -> list[str]:
-        """The outcomes with repeats collapsed: ``["ok", "error", "ok"]`` for one clean outage."""
-        collapsed: list[str] = []
-        for outcome in self.outcomes:
-            if not collapsed or collapsed[-1] != outcome:
-                collapsed.append(outcome)
-        return collapsed
 
 
 class TestConfiguration:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from channels.layers.redis import LayerConnectionError, RedisChannelLayer, RedisPubSubChannelLayer
+from channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
 from channels.testing.layers import Capability, LayerOptions, check_channel_layer
 from tests.layers.redis._cluster import (
     SentinelSet,
@@ -22,6 +22,7 @@ from tests.layers.redis._cluster import (
     needs_redis_server,
     sentinel_set,
 )
+from tests.layers.redis._traffic import Traffic
 
 __all__ = ["fresh_sentinel_set", "sentinel_set"]  # fixtures, imported to be found
 
@@ -151,52 +152,6 @@ class TestPubSubLayerThroughSentinel:
         finally:
             for layer in made:
                 await layer.close()
-
-
-class Traffic:
-    """Sends to one channel in a loop and records each outcome, in order: ok or error."""
-
-    def __init__(self, layer: AnyLayer, channel: str) -> None:
-        self.layer = layer
-        self.channel = channel
-        self.outcomes: list[str] = []
-        self.after_outage: list[int] = []
-        """Numbers of the messages whose send returned after a send had failed."""
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-
-    async def _run(self) -> None:
-        number = 0
-        while not self._stop.is_set():
-            try:
-                # Bounded: a send that hangs instead of failing fails the test.
-                await asyncio.wait_for(
-                    self.layer.send(self.channel, {"type": "t", "n": number}), WAIT
-                )
-            except LayerConnectionError:
-                self.outcomes.append("error")
-            else:
-                if "error" in self.outcomes:
-                    self.after_outage.append(number)
-                self.outcomes.append("ok")
-            number += 1
-            await asyncio.sleep(0.01)  # pacing only: a few hundred sends per failover
-
-    def phases(self) -> list[str]:
-        """The outcomes with repeats collapsed: ``["ok", "error", "ok"]`` for one clean outage."""
-        collapsed: list[str] = []
-        for outcome in self.outcomes:
-            if not collapsed or collapsed[-1] != outcome:
-                collapsed.append(outcome)
-        return collapsed
 
 
 async def failover_during(sentinels: SentinelSet, layer: AnyLayer, traffic: Traffic) -> float:
