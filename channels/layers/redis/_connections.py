@@ -8,10 +8,12 @@ for a blocking reader, which must not hold a pooled connection that commands
 wait for.
 
 For a Redis Cluster (``_hosts.is_cluster``) there is one redis-py
-``RedisCluster`` per loop instead, for every shard index: it routes each
-command by its key's slot, keeps a pool per node, and follows the cluster
-through redirections and failovers. A blocking read then holds one of its
-node's connections, which that node's pool replaces for other commands.
+``RedisCluster`` per loop instead, for every shard index: it keeps the slot
+map and a pool per node, and finds the new master after a failover. The
+layer's commands go through ``_redirect``, which follows MOVED, ASK and
+TRYAGAIN itself (redis-py 8.1's async client loses ASK, see there). A blocking read then
+holds one of its node's connections, which that node's pool replaces for
+other commands.
 """
 
 from __future__ import annotations
@@ -25,8 +27,14 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 
 from channels.layers.redis._hosts import close_pool, is_cluster, make_cluster, make_pool
+from channels.layers.redis._redirect import cluster_pipeline
 
-__all__ = ["Client", "ConnectionSource", "Connections", "take_over"]
+__all__ = [
+    "Client",
+    "ConnectionSource",
+    "Connections",
+    "take_over",
+]
 
 Client: TypeAlias = "Redis | RedisCluster"
 """A client for one shard: a server's (or Sentinel master's), or a whole cluster's."""
@@ -111,9 +119,20 @@ class Connections:
         return bool(self.answered) if self.clustered else shard in self.answered
 
     def cluster(self) -> RedisCluster:
-        """Return the loop's cluster client (only when ``clustered``)."""
+        """Return the loop's cluster client (only when ``clustered``).
+
+        Unless the host says otherwise, it patches its slot map on each MOVED
+        instead of reloading it every fifth (``reinitialize_steps=0``): redis-py
+        reloads by closing every connection of the client, in use or not, so a
+        command of another task whose reply was on its way would be sent again
+        (a second copy of a message) or its reply lost (a message popped by a
+        reader, gone). A slot migration answers MOVED many times.
+        """
         if self._cluster is None:
-            self._cluster = make_cluster(self._hosts[0])
+            cluster = make_cluster(self._hosts[0])
+            if "reinitialize_steps" not in self._hosts[0]:
+                cluster.reinitialize_steps = 0
+            self._cluster = cluster
         return self._cluster
 
     def pool(self, shard: int) -> ConnectionPool:
@@ -159,6 +178,27 @@ class Connections:
             await old.aclose()
         return self.reader(shard)
 
+    async def pipeline(
+        self,
+        shard: int,
+        commands: Sequence[Sequence[str | bytes | float]],
+        *,
+        transaction: bool = False,
+    ) -> list[Any]:
+        """Run ``commands`` (each on the key ``command[1]``) on the shard in one round trip.
+
+        Any: replies parsed by redis-py. ``transaction`` wraps them in
+        MULTI/EXEC on one server. On a cluster the keys must share a slot (the
+        shard), and the batch is never a transaction (see ``_redirect``).
+        """
+        client = self.client(shard)
+        if isinstance(client, RedisCluster):
+            return await cluster_pipeline(client, str(commands[0][1]), commands)
+        pipe = client.pipeline(transaction=transaction)
+        for command in commands:
+            _ = pipe.execute_command(*command)  # pyright: ignore[reportUnknownMemberType] -- redis-py leaves its **options untyped
+        return await pipe.execute()
+
     def socket_timeout(self, shard: int) -> float | None:
         """Return how long a read on the shard may wait before redis-py gives up (None: forever)."""
         options = (
@@ -183,3 +223,6 @@ class Connections:
             await client.aclose()
         for pool in pools:
             await close_pool(pool)
+
+
+# Any: redis-py's options for parsing the reply (withscores=True, say).

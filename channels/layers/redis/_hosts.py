@@ -138,6 +138,11 @@ def _check_cluster(options: dict[str, Any]) -> dict[str, Any]:
             f"a Redis Cluster entry cannot also have {misplaced!r}: the cluster's nodes come "
             "from its 'cluster' URLs (and its slot map), and a cluster has only db 0"
         )
+    if options.get("read_from_replicas") or options.get("load_balancing_strategy"):
+        raise ValueError(
+            "a Redis Cluster entry cannot read from replicas ('read_from_replicas', "
+            "'load_balancing_strategy'): the layers pop and subscribe, which only masters serve"
+        )
     unknown = sorted(options.keys() - _CLUSTER_OPTIONS - {"cluster"})
     if unknown:
         raise ValueError(

@@ -32,11 +32,15 @@ same members with the same scores, so no harm. A server that hides
 without a new server process (``FLUSHALL``, eviction) is not seen either.
 
 On a Redis Cluster a failover moves slots to another node (a promoted
-replica) whose ``run_id`` this process has never seen, so there the rule is:
-a connection to any server process not seen before puts back every
-membership on that connection; the node keeps the groups of its own slots
-and answers MOVED, ignored, for the others. A node first reached late puts
-them back once too, which changes nothing.
+replica), so there the rule is: a connection to a master not seen before
+puts back every membership on that connection; the node keeps the groups of
+its own slots and answers MOVED, ignored, for the others. A master is known
+by its replication ID (``master_replid`` of ``INFO replication``), not its
+``run_id``: a replica this process has already met (redis-py asks any node,
+replicas too, for the slot map) keeps its ``run_id`` when it is promoted, but
+takes a new replication ID, as does a restarted server. Connections to
+replicas put nothing back. A master first reached late puts them back once
+too, which changes nothing.
 """
 
 from __future__ import annotations
@@ -62,8 +66,6 @@ _Handshake: TypeAlias = Callable[[AbstractConnection], Awaitable[None]]
 # redis-py also takes a plain function as a host's redis_connect_func.
 _HostHandshake: TypeAlias = Callable[[AbstractConnection], "Awaitable[None] | None"]
 
-_RUN_ID = "run_id:"
-
 
 class Memberships:
     """The live memberships of one layer's own channels, and the run id of each shard.
@@ -83,7 +85,7 @@ class Memberships:
         self._entries: dict[tuple[int, str, str], float] = {}
         self._lock = threading.Lock()
         self._run_ids: dict[int, str] = {}
-        self._seen: set[str] = set()  # a cluster's server processes
+        self._seen: set[str] = set()  # the replication IDs of a cluster's masters met
 
     def __len__(self) -> int:
         """Return how many memberships are remembered."""
@@ -132,13 +134,14 @@ class Memberships:
             done = connection.on_connect() if handshake is None else handshake(connection)
             if inspect.isawaitable(done):
                 await done
+            if shard is None:
+                master = await _master_replid(connection)
+                if master is not None and master not in self._seen:
+                    self._seen.add(master)
+                    await self._restore(None, connection)
+                return
             run_id = await _run_id(connection)
             if run_id is None:
-                return
-            if shard is None:
-                if run_id not in self._seen:
-                    self._seen.add(run_id)
-                    await self._restore(None, connection)
                 return
             known = self._run_ids.setdefault(shard, run_id)
             if known != run_id:
@@ -193,14 +196,27 @@ class Memberships:
 
 async def _run_id(connection: AbstractConnection) -> str | None:
     """Return the server's run id, or None when it does not say."""
-    await connection.send_command("INFO", "server")
+    return (await _info(connection, "server")).get("run_id")
+
+
+async def _master_replid(connection: AbstractConnection) -> str | None:
+    """Return the replication ID of a master (None for a replica, or when it does not say).
+
+    A master takes a new one when it starts (without persistence) and when it
+    is promoted from replica: each is another master as far as lost state goes.
+    """
+    fields = await _info(connection, "replication")
+    return fields.get("master_replid") if fields.get("role") == "master" else None
+
+
+async def _info(connection: AbstractConnection, section: str) -> dict[str, str]:
+    """Return the ``field:value`` lines of one ``INFO`` section; empty if INFO is refused."""
+    await connection.send_command("INFO", section)
     try:
         # redis-py leaves the reply unannotated: INFO answers a bulk (or verbatim) string.
         info = cast(object, await connection.read_response())
     except ResponseError:
-        return None  # INFO renamed or refused, as some managed services do
+        return {}  # INFO renamed or refused, as some managed services do
     text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
-    for line in text.splitlines():
-        if line.startswith(_RUN_ID):
-            return line[len(_RUN_ID) :].strip()
-    return None
+    pairs = (line.partition(":") for line in text.splitlines() if not line.startswith("#"))
+    return {name: value.strip() for name, colon, value in pairs if colon}

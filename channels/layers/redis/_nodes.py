@@ -19,11 +19,12 @@ else is retried: a lost connection raises, as a single call would.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final, TypeAlias, cast
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -47,31 +48,31 @@ async def run_on_nodes(
 ) -> list[Any]:  # Any: Lua replies, as Script.run's
     """Run ``script`` once per call on the node owning its keys' slot; return the replies in order.
 
+    The batches go to the nodes the client's cached slot map names. A node
+    that cannot be reached or drops the connection makes it reload the map:
+    if the map then names another node for those calls (a promoted replica),
+    they run there, once; if not, no master serves them and the error is
+    raised. Batches other nodes answered are never sent again, nor is one a
+    node answered late (a timeout): it may have run. (A batch whose replies
+    were lost after the node ran it may so arrive twice, as a single command
+    retried by redis-py may.)
+
     Raises:
         ResponseError: a call failed for another reason than a redirection.
         redis.exceptions.ConnectionError, TimeoutError: a node could not be reached.
     """
     _ = await cluster.initialize()  # a no-op once the slot map is known
-    by_node: dict[str, tuple[ClusterNode, list[int]]] = {}
-    for index, (keys, _) in enumerate(calls):
-        slot = key_slot(keys[0].encode("utf-8"))
-        # redis-py leaves one optional parameter's type unresolved; it is not passed.
-        node = cluster.nodes_manager.get_node_from_slot(slot)  # pyright: ignore[reportUnknownMemberType]
-        by_node.setdefault(node.name, (node, []))[1].append(index)
-    batches = list(by_node.values())
-    results = await asyncio.gather(
-        *(
-            _run_batch(node, script, [calls[index] for index in indexes])
-            for node, indexes in batches
-        ),
-        return_exceptions=True,
-    )
     replies: list[Any] = [None] * len(calls)
-    for (_, indexes), result in zip(batches, results, strict=True):
-        if isinstance(result, BaseException):
-            raise result
-        for index, reply in zip(indexes, result, strict=True):
-            replies[index] = reply
+    lost = await _run_by_node(cluster, script, calls, range(len(calls)), replies)
+    if lost:
+        failure, indexes = lost
+        owners = [_node_of(cluster, calls[index]).name for index in indexes]
+        await cluster.nodes_manager.initialize()
+        if any(_node_of(cluster, calls[i]).name == o for i, o in zip(indexes, owners, strict=True)):
+            raise failure  # no other master serves those slots (yet)
+        again = await _run_by_node(cluster, script, calls, indexes, replies)
+        if again:
+            raise again[0]
     for index, reply in enumerate(replies):
         if isinstance(reply, ResponseError):
             if not str(reply).startswith(_REDIRECTED):
@@ -81,10 +82,64 @@ async def run_on_nodes(
     return replies
 
 
+async def _run_by_node(
+    cluster: RedisCluster,
+    script: Script,
+    calls: Sequence[Call],
+    indexes: Iterable[int],
+    replies: list[Any],  # Any: Lua replies
+) -> tuple[BaseException, list[int]] | None:
+    """Run the ``indexes`` calls, a batch per node at once, into ``replies``.
+
+    Returns the first lost connection's error and the calls of the nodes
+    lost, or None when every node answered. Raises any other error.
+    """
+    by_node: dict[str, tuple[ClusterNode, list[int]]] = {}
+    for index in indexes:
+        node = _node_of(cluster, calls[index])
+        by_node.setdefault(node.name, (node, []))[1].append(index)
+    batches = list(by_node.values())
+    results = await asyncio.gather(
+        *(_run_batch(node, script, [calls[index] for index in batch]) for node, batch in batches),
+        return_exceptions=True,
+    )
+    failure: BaseException | None = None
+    lost: list[int] = []
+    for (_, batch), result in zip(batches, results, strict=True):
+        if isinstance(result, BaseException):
+            if not _lost_connection(result):
+                raise result
+            failure = failure or result
+            lost.extend(batch)
+            continue
+        for index, reply in zip(batch, result, strict=True):
+            replies[index] = reply
+    return None if failure is None else (failure, lost)
+
+
+def _node_of(cluster: RedisCluster, call: Call) -> ClusterNode:
+    """The master that ``cluster``'s slot map says holds the keys of ``call``."""
+    slot = key_slot(call[0][0].encode("utf-8"))
+    # redis-py leaves one optional parameter's type unresolved; it is not passed.
+    return cluster.nodes_manager.get_node_from_slot(slot)  # pyright: ignore[reportUnknownMemberType]
+
+
+def _lost_connection(error: BaseException) -> bool:
+    """Whether ``error`` means a node could not be reached or dropped the connection.
+
+    Not a timeout: a node that answers late may have run what it was sent.
+    """
+    if isinstance(error, TimeoutError | RedisTimeoutError):
+        return False
+    return isinstance(error, ConnectionError | RedisConnectionError)
+
+
 async def _run_batch(node: ClusterNode, script: Script, calls: Sequence[Call]) -> list[object]:
     """Write every call to ``node`` on one of its connections and read every reply."""
     connection = node.acquire_connection()
     try:
+        # One redis-py marked for reconnecting after a topology change is renewed first.
+        await node.disconnect_if_needed(connection)
         if not connection.is_connected:
             # redis-py leaves connect() unannotated: it connects and runs the handshake.
             await cast(Callable[[], Awaitable[None]], connection.connect)()

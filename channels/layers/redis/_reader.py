@@ -16,9 +16,12 @@ import logging
 import time
 from typing import Protocol
 
+from redis.asyncio.cluster import RedisCluster
+
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._errors import LayerConnectionError
 from channels.layers.redis._layout import Layout
+from channels.layers.redis._redirect import cluster_command
 
 __all__ = ["ReaderOwner", "ShardReader"]
 
@@ -91,11 +94,9 @@ class ShardReader:
         The reader blocks on its wake key too: a member there ends the pop at
         once, so no message is in flight.
         """
-        pipe = self._connections.client(self.shard).pipeline(transaction=False)
-        _ = pipe.zadd(self.wake_key, {b"wake": 0})
-        _ = pipe.expire(self.wake_key, 60)
+        commands = [("ZADD", self.wake_key, 0, b"wake"), ("EXPIRE", self.wake_key, 60)]
         with self._layout.errors(self.shard):
-            await pipe.execute()
+            await self._connections.pipeline(self.shard, commands)
 
     async def stop(self) -> None:
         """Ask the reader to stop, waking it if it blocks; wait with ``task``."""
@@ -161,7 +162,13 @@ class ShardReader:
             self.in_flight = frozenset(keys)
             try:
                 with layout.errors(shard):
-                    popped = await client.bzpopmin([self.wake_key, *keys], timeout)
+                    if isinstance(client, RedisCluster):
+                        # Through a slot migration too (see _redirect.cluster_command).
+                        popped = await cluster_command(
+                            client, self.wake_key, "BZPOPMIN", self.wake_key, *keys, timeout
+                        )
+                    else:
+                        popped = await client.bzpopmin([self.wake_key, *keys], timeout)
             except LayerConnectionError as exc:
                 self.in_flight = frozenset()
                 if failing_since is None:

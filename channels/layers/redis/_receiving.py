@@ -17,12 +17,15 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TypeAlias, cast
 
+from redis.asyncio.cluster import RedisCluster
+
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._errors import LayerConnectionError
 from channels.layers.redis._layout import Layout
 from channels.layers.redis._layout import Message as _Message
 from channels.layers.redis._reader import ShardReader
+from channels.layers.redis._redirect import cluster_command
 from channels.layers.redis._serializers import CHANNEL_KEY
 from channels.layers.redis.serializers import MessageDecodeError
 
@@ -195,8 +198,13 @@ class Receiver:
             self.dispatch(shard, key, member, score, popped_by_receiver=True)
 
     async def _zpopmin(self, shard: int, key: str) -> _Popped:
+        client = self._connections.client(shard)
         with self._layout.errors(shard):
-            popped = await self._connections.client(shard).zpopmin(key)
+            if isinstance(client, RedisCluster):
+                # Through a slot migration too (see _redirect.cluster_command).
+                popped = await cluster_command(client, key, "ZPOPMIN", key, withscores=True)
+            else:
+                popped = await client.zpopmin(key)
         self._connections.answered.add(shard)
         # Without a count, ZPOPMIN answers (member, score) pairs.
         return cast(_Popped, popped)
@@ -381,16 +389,16 @@ async def _put_back(
     layout: Layout, connections: Connections, shard: int, stranded: list[_Entry]
 ) -> None:
     """Write ``stranded`` back to their keys on ``shard``, each with its original score."""
-    pipe = connections.client(shard).pipeline(transaction=False)
+    commands: list[tuple[str | bytes | float, ...]] = []
     for entry in stranded:
         payload = dict(entry.message)
         if "!" in entry.channel:
             payload[CHANNEL_KEY] = entry.channel
         key = layout.key(entry.channel)
-        _ = pipe.zadd(key, {layout.encode(payload): entry.score})
-        _ = pipe.expire(key, layout.ttl())
+        commands.append(("ZADD", key, entry.score, layout.encode(payload)))
+        commands.append(("EXPIRE", key, layout.ttl()))
     try:
         with layout.errors(shard):
-            await pipe.execute()
+            await connections.pipeline(shard, commands)
     except LayerConnectionError:
         logger.exception("lost %d received message(s) that no receiver took", len(stranded))

@@ -34,6 +34,8 @@ import redis.exceptions
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from channels.layers.redis._redirect import cluster_command
+
 __all__ = [
     "GROUP_MEMBERS",
     "GROUP_SEND",
@@ -68,7 +70,20 @@ class Script:
     async def run(
         self, client: Redis | RedisCluster, keys: Sequence[str], args: Sequence[str | bytes | float]
     ) -> Any:  # Any: a Lua reply
-        """Run the script with ``keys`` and ``args`` on ``client``'s server (or the keys' node)."""
+        """Run the script with ``keys`` and ``args`` on ``client``'s server (or the keys' node).
+
+        On a cluster the keys share a slot, and an ASK redirection is followed
+        even where redis-py would give up (see ``_redirect.cluster_command``).
+        """
+        if isinstance(client, RedisCluster):
+            try:
+                return await cluster_command(
+                    client, keys[0], "EVALSHA", self.sha, len(keys), *keys, *args
+                )
+            except redis.exceptions.NoScriptError:
+                return await cluster_command(
+                    client, keys[0], "EVAL", self.source, len(keys), *keys, *args
+                )
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:

@@ -72,6 +72,7 @@ from channels.layers.redis._loops import LoopStates
 from channels.layers.redis._memberships import Memberships
 from channels.layers.redis._nodes import run_on_nodes
 from channels.layers.redis._receiving import Receiver
+from channels.layers.redis._redirect import cluster_command
 from channels.layers.redis._scripts import (
     GROUP_MEMBERS,
     GROUP_SEND,
@@ -284,13 +285,11 @@ class RedisChannelLayer(BaseChannelLayer):
         shard = self.__group_shard(group)
         now = time.time()
         connections = self.__state().connections
-        # redis-py's cluster client runs a MULTI in a thread of its own, on
-        # another event loop: there, one pipelined round trip to the key's node.
-        pipe = connections.client(shard).pipeline(transaction=not connections.clustered)
-        _ = pipe.zadd(key, {channel: now})
-        _ = pipe.expire(key, ttl_seconds(self.group_expiry))
+        commands = [("ZADD", key, now, channel), ("EXPIRE", key, ttl_seconds(self.group_expiry))]
         with self.__layout.errors(shard):
-            await pipe.execute()
+            # No MULTI on a cluster (redis-py's cluster client would run it in a
+            # thread of its own, on another event loop): one round trip to the key's node.
+            await connections.pipeline(shard, commands, transaction=not connections.clustered)
         # A consumer that joined and waits has reached the host: its receive rides out a restart.
         connections.answered.add(shard)
         self.__memberships.added(shard, key, channel, now)
@@ -303,8 +302,12 @@ class RedisChannelLayer(BaseChannelLayer):
         key = self._group_key(group)
         # Forgotten first, so that no membership put back after a restart revives it.
         self.__memberships.discarded(shard, key, channel)
+        connections = self.__state().connections
         with self.__layout.errors(shard):
-            await self.__state().connections.client(shard).zrem(key, channel)
+            if connections.clustered:
+                await cluster_command(connections.cluster(), key, "ZREM", key, channel)
+            else:
+                await connections.client(shard).zrem(key, channel)
 
     async def group_send(self, group: str, message: ChannelMessage) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped and logged.
@@ -348,11 +351,8 @@ class RedisChannelLayer(BaseChannelLayer):
                 args.append(self.get_capacity(channels[0]))
             batches.append((shard, keys, args))
         if self.__cluster:
-            connections = self.__state().connections
             calls = [(keys, args) for _, keys, args in batches]
-            with self.__layout.errors(0):
-                replies = await run_on_nodes(connections.cluster(), GROUP_SEND, calls)
-            connections.answered.add(0)
+            replies = await self.__on_nodes(GROUP_SEND, calls)
         else:
             replies = [
                 await self.__run(shard, GROUP_SEND, keys, args) for shard, keys, args in batches
@@ -365,10 +365,7 @@ class RedisChannelLayer(BaseChannelLayer):
         keys, args = [self._group_key(group)], [now - self.group_expiry]
         if self.__cluster:
             # Read by the same parser as the copies' replies: much faster for large groups.
-            connections = self.__state().connections
-            with self.__layout.errors(0):
-                [raw] = await run_on_nodes(connections.cluster(), GROUP_MEMBERS, [(keys, args)])
-            connections.answered.add(0)
+            [raw] = await self.__on_nodes(GROUP_MEMBERS, [(keys, args)])
         else:
             raw = await self.__run(self.__group_shard(group), GROUP_MEMBERS, keys, args)
         return [bytes(name).decode("utf-8") for name in raw]
@@ -469,6 +466,16 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def __state(self) -> _LoopState:
         return self.__states.get()
+
+    async def __on_nodes(
+        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
+    ) -> list[Any]:  # Any: Lua replies
+        """Run ``script`` once per call on a cluster, a batch per node (see ``_nodes``)."""
+        connections = self.__state().connections
+        with self.__layout.errors(0):
+            replies = await run_on_nodes(connections.cluster(), script, calls)
+        connections.answered.add(0)
+        return replies
 
     async def __run(
         self, shard: int, script: Script, keys: Sequence[str], args: Sequence[str | bytes | float]
