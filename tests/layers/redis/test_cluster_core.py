@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import cast
 
 import pytest
@@ -23,7 +23,7 @@ import redis
 from redis.crc import key_slot
 
 from channels.exceptions import ChannelFull
-from channels.layers.redis import LayerConnectionError, RedisChannelLayer
+from channels.layers.redis import RedisChannelLayer
 from channels.layers.redis._layout import NORMAL_BUCKETS
 from channels.testing.layers import Capability, LayerOptions, check_channel_layer
 from tests.layers.redis._cluster import (
@@ -33,6 +33,7 @@ from tests.layers.redis._cluster import (
     fresh_cluster_set,
     needs_redis_server,
 )
+from tests.layers.redis._traffic import Traffic
 
 __all__ = ["cluster_set", "fresh_cluster_set"]  # fixtures, imported to be found
 
@@ -494,56 +495,6 @@ class TestCost:
         finally:
             await layer.flush()
             await layer.close()
-
-
-class Traffic:
-    """Calls ``send(number)`` in a loop and records each outcome in order, with its start time.
-
-    Only LayerConnectionError counts as a failed send; anything else ends the
-    loop and is raised by :meth:`stop`.
-    """
-
-    def __init__(self, send: Callable[[int], Awaitable[None]]) -> None:
-        self._send = send
-        self.outcomes: list[tuple[int, str, float]] = []
-        """(number, "ok" or "error", monotonic start) per send, in order."""
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def acknowledged(self) -> list[int]:
-        """The numbers whose send returned, in order."""
-        return [number for number, outcome, _ in self.outcomes if outcome == "ok"]
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-
-    async def _run(self) -> None:
-        number = 0
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                # Bounded: a send that hangs instead of failing fails the test.
-                await asyncio.wait_for(self._send(number), WAIT)
-            except LayerConnectionError:
-                self.outcomes.append((number, "error", started))
-            else:
-                self.outcomes.append((number, "ok", started))
-            number += 1
-            await asyncio.sleep(0.005)  # pacing only: a few hundred sends per second
-
-    def phases(self) -> list[str]:
-        """The outcomes with repeats collapsed: ``["ok", "error", "ok"]`` for one clean outage."""
-        collapsed: list[str] = []
-        for _, outcome, _ in self.outcomes:
-            if not collapsed or collapsed[-1] != outcome:
-                collapsed.append(outcome)
-        return collapsed
 
 
 async def drain(layer: RedisChannelLayer, channel: str, last: int) -> list[int]:

@@ -28,7 +28,7 @@ from tests.layers.redis._cluster import (
     fresh_cluster_set,
     needs_redis_server,
 )
-from tests.layers.redis._traffic import Traffic
+from tests.layers.redis._traffic import Traffic, sends_to
 
 __all__ = ["cluster_set", "fresh_cluster_set"]  # fixtures, imported to be found
 
@@ -356,7 +356,7 @@ class TestSlotMigration:
         channel = await layer.new_channel()
         await layer.group_add("test.moving", channel)
         names = [channel, group_channel(layer, "test.moving")]
-        traffic = Traffic(sender, unique("traffic"))
+        traffic = Traffic(sends_to(sender, unique("traffic")))
         traffic.start()
         try:
             for name in names:
@@ -420,9 +420,9 @@ class TestFailover:
             await channels_on_every_master(cluster, bystander)
             # Started before the kill, waiting on a channel of the killed master.
             waiting = asyncio.create_task(receive(layer, doomed))
-            traffic = Traffic(layer, name_on(cluster, victim))
+            traffic = Traffic(sends_to(layer, name_on(cluster, victim)))
             traffic.start()
-            await until(lambda: "ok" in traffic.outcomes, "the first send before the failover")
+            await until(lambda: bool(traffic.acknowledged), "the first send before the failover")
             failover = asyncio.create_task(asyncio.to_thread(cluster.kill_master, victim))
             # A layer closed while it waits for the promotion stops cleanly.
             await asyncio.wait_for(bystander_hooks.changed.wait(), WAIT)

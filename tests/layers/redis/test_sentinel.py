@@ -22,7 +22,7 @@ from tests.layers.redis._cluster import (
     needs_redis_server,
     sentinel_set,
 )
-from tests.layers.redis._traffic import Traffic
+from tests.layers.redis._traffic import Traffic, sends_to
 
 __all__ = ["fresh_sentinel_set", "sentinel_set"]  # fixtures, imported to be found
 
@@ -157,7 +157,7 @@ class TestPubSubLayerThroughSentinel:
 async def failover_during(sentinels: SentinelSet, layer: AnyLayer, traffic: Traffic) -> float:
     """Kill the master while ``traffic`` runs; return the seconds until the promotion."""
     traffic.start()
-    await _until(lambda: "ok" in traffic.outcomes, "the first send before the failover")
+    await _until(lambda: bool(traffic.acknowledged), "the first send before the failover")
     seconds = await asyncio.to_thread(sentinels.kill_master)
     await traffic.stop()
     return seconds
@@ -181,7 +181,7 @@ class TestFailover:
             waiting_channel = await layer.new_channel()
             # Started before the kill: failover_during's first send makes it wait.
             waiting = asyncio.create_task(receive(layer, waiting_channel))
-            traffic = Traffic(layer, "traffic")
+            traffic = Traffic(sends_to(layer, "traffic"))
             await failover_during(sentinels, layer, traffic)
 
             # Sends failed only while no master answered, and only with LayerConnectionError.
@@ -202,7 +202,7 @@ class TestFailover:
         sentinels = fresh_sentinel_set
         layer = RedisChannelLayer(hosts=[sentinels.host()], prefix=unique("tcf"), capacity=100_000)
         try:
-            traffic = Traffic(layer, "traffic")
+            traffic = Traffic(sends_to(layer, "traffic"))
             await failover_during(sentinels, layer, traffic)
             # Those sent before the kill may be lost (replication is asynchronous);
             # every send that returned after the outage reached the new master.
@@ -233,7 +233,7 @@ class TestFailover:
         try:
             waiting_channel = await layer.new_channel()
             waiting = asyncio.create_task(receive(layer, waiting_channel))
-            traffic = Traffic(layer, unique("traffic"))
+            traffic = Traffic(sends_to(layer, unique("traffic")))
             await failover_during(sentinels, layer, traffic)
 
             assert traffic.phases() in (["ok", "error", "ok"], ["ok", "error"]), traffic.phases()
