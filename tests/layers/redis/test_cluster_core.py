@@ -408,7 +408,9 @@ class TestCost:
         slots = Slots(cluster_set)
         try:
             normal = [f"fan{number}.c" for number in range(200)]
-            specific = {other: [await other.new_channel() for _ in range(25)] for other in others}
+            specific: dict[RedisChannelLayer, list[str]] = {}
+            for other in others:  # no await in a nested comprehension: Python 3.10
+                specific[other] = [await other.new_channel() for _ in range(25)]
             members = [*normal, *(c for channels in specific.values() for c in channels)]
             for channel in members:
                 await sender.group_add("crowd", channel)
