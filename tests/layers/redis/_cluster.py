@@ -211,10 +211,15 @@ def _close_all(processes: Sequence[RedisProcess]) -> None:
 
 
 class ClusterSet:
-    """A Redis Cluster of three masters with one replica each, on free loopback ports."""
+    """A Redis Cluster of three masters with ``replicas`` replicas each, on free loopback ports.
 
-    def __init__(self) -> None:
-        self.nodes = [RedisProcess(f"cluster{index}") for index in range(6)]
+    The tests use one replica each (failover needs one); the benchmarks none,
+    so that on a small machine replicas do not take the masters' CPU.
+    """
+
+    def __init__(self, replicas: int = 1) -> None:
+        self.replicas = replicas
+        self.nodes = [RedisProcess(f"cluster{index}") for index in range(3 * (1 + replicas))]
         self.startup_seconds = 0.0
         """How long :meth:`start` took, from the first process to a cluster reporting ok."""
 
@@ -242,7 +247,7 @@ class ClusterSet:
                 [
                     "redis-cli", "--cluster", "create",
                     *(f"127.0.0.1:{node.port}" for node in self.nodes),
-                    "--cluster-replicas", "1",
+                    "--cluster-replicas", str(self.replicas),
                     "--cluster-yes",
                 ],
                 capture_output=True,
@@ -297,7 +302,7 @@ class ClusterSet:
             ):
                 return False
         replicas = [node for node in running if self.role(node) == "slave"]
-        return len(replicas) == len(self.nodes) // 2 and all(
+        return len(replicas) == 3 * self.replicas and all(
             _replica_synced(node) for node in replicas
         )
 
