@@ -1,4 +1,4 @@
-"""A pipelined command connection per Redis host and event loop: publishes, and core sends.
+"""The pub/sub layer's publisher: one connection per Redis host and event loop.
 
 redis-py opens the connection, as for the subscriber (``_subscriber``), so
 every option the host's settings allow (TLS, Unix sockets, AUTH, RESP version,
@@ -37,7 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from channels.layers.redis._connections import ConnectionSource, take_over
 from channels.layers.redis._errors import CONNECTION_ERRORS, HostErrors
-from channels.layers.redis._resp import ReplyProtocol, pack_command
+from channels.layers.redis._resp import ReplyProtocol
 
 __all__ = ["Lost", "Publisher", "Replies"]
 
@@ -146,39 +146,21 @@ class Publisher:
         """PUBLISH ``data`` on the pub/sub channel ``name``; return how many subscribers got it."""
         replies = self._replies
         if replies is None or not replies.usable():
-            replies = await self._connected(f"publish on {name!r}")
+            replies = await self._connected(name)
         waiter = replies.expect()
         key = name.encode(*self._encoding)
         # Packed here: redis-py's pack_command costs several times more.
         cast("asyncio.WriteTransport", replies.transport).write(
             b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(key), key, len(data), data)
         )
-        reply = await self._reply(waiter, f"publish on {name!r}")
+        reply = await waiter
         if isinstance(reply, int):
             return reply
-        raise InvalidResponse(f"Redis answered PUBLISH with {reply!r}")
-
-    async def command(self, doing: str, *args: str | bytes | float) -> object:
-        """Run one command, pipelined like a publish; return its reply.
-
-        ``doing`` says what failed in a LayerConnectionError ("could not <doing>").
-        The same rules hold as for a publish: written once, never resent.
-        """
-        replies = self._replies
-        if replies is None or not replies.usable():
-            replies = await self._connected(doing)
-        waiter = replies.expect()
-        cast("asyncio.WriteTransport", replies.transport).write(pack_command(args, {}))
-        return await self._reply(waiter, doing)
-
-    async def _reply(self, waiter: asyncio.Future[object], doing: str) -> object:
-        """Wait for ``waiter``'s reply; raise for a lost connection or an error reply."""
-        reply = await waiter
         if isinstance(reply, Lost):
-            raise self._errors.about(doing).error(reply.reason) from reply.reason
+            raise self._errors.about(f"publish on {name!r}").error(reply.reason) from reply.reason
         if isinstance(reply, ResponseError):
             raise _parse_error(str(reply)) from None
-        return reply
+        raise InvalidResponse(f"Redis answered PUBLISH with {reply!r}")
 
     @property
     def connected(self) -> bool:
@@ -196,9 +178,9 @@ class Publisher:
             if conn is not None:
                 await conn.disconnect(nowait=True)
 
-    async def _connected(self, doing: str) -> Replies:
+    async def _connected(self, name: str) -> Replies:
         attempts = self._attempts
-        errors = self._errors.about(doing)
+        errors = self._errors.about(f"publish on {name!r}")
         async with self._lock:
             conn, replies = self._conn, self._replies
             if replies is not None and replies.usable():

@@ -9,12 +9,11 @@ the buffer must grow before it can: a reply split over many reads is parsed once
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Final
 
 from redis.exceptions import InvalidResponse, ResponseError
 
-__all__ = ["ReplyProtocol", "pack_command", "parse_reply"]
+__all__ = ["ReplyProtocol", "parse_reply"]
 
 _CRLF: Final = b"\r\n"
 _ARRAYS: Final = frozenset(b"*>")  # RESP2 array, RESP3 push
@@ -121,21 +120,3 @@ class ReplyProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Cut, unless cut already."""
         self.cut(exc or ConnectionError("the server closed the connection"))
-
-
-def pack_command(
-    args: Sequence[str | bytes | float], packed: dict[tuple[type, str | bytes | float], bytes]
-) -> bytes:
-    """Pack one command in RESP, as redis-py would (floats by repr, text as UTF-8).
-
-    ``packed`` keeps each argument's packing for the next commands of the
-    batch, by type too: 60 and 60.0 pack differently.
-    """
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        bulk = packed.get((type(arg), arg))
-        if bulk is None:
-            data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8")
-            bulk = packed[type(arg), arg] = b"$%d\r\n%s\r\n" % (len(data), data)
-        parts.append(bulk)
-    return b"".join(parts)

@@ -26,9 +26,7 @@ Connections: each event loop has its own pools (a pool cannot cross loops),
 released by close() and when the loop shuts down (``_loops``), so code that
 runs the layer through ``async_to_sync`` does not leak connections. A pool
 waits for a free connection rather than failing with "Too many connections",
-and retries a command once on a fresh connection after a lost one. Sends go
-over a pipelined connection of their own per host (``_publisher``), written
-once and never resent.
+and retries a command once on a fresh connection after a lost one.
 
 Sharding: a group, a process-specific channel's process key and a normal
 channel live on the shard that channels_redis's CRC32 hash picks for the
@@ -73,7 +71,6 @@ from channels.layers.redis._layout import Layout
 from channels.layers.redis._loops import LoopStates
 from channels.layers.redis._memberships import Memberships
 from channels.layers.redis._nodes import run_on_nodes
-from channels.layers.redis._publisher import Publisher
 from channels.layers.redis._receiving import Receiver
 from channels.layers.redis._redirect import cluster_command
 from channels.layers.redis._scripts import (
@@ -104,41 +101,20 @@ logger = logging.getLogger(__name__)
 
 
 class _LoopState:
-    """What the layer holds for one event loop: its connections, its receiver, its senders.
+    """What the layer holds for one event loop: its connections and its receiver."""
 
-    A sender (``_publisher.Publisher``) is a pipelined connection per host
-    that carries ``send``: several event-loop turns cheaper per message than a
-    pooled redis-py command. (Not on a cluster: there sends follow the slot.)
-    """
+    __slots__ = ("connections", "receiver")
 
-    __slots__ = ("connections", "errors", "receiver", "senders")
-
-    def __init__(
-        self, connections: Connections, receiver: Receiver, errors: Sequence[HostErrors]
-    ) -> None:
+    def __init__(self, connections: Connections, receiver: Receiver) -> None:
         self.connections = connections
         self.receiver = receiver
-        self.errors = errors
-        self.senders: dict[int, Publisher] = {}
-
-    def sender(self, shard: int) -> Publisher:
-        """Return the shard's sending connection, made on first use."""
-        sender = self.senders.get(shard)
-        if sender is None:
-            pool = functools.partial(self.connections.pool, shard)
-            sender = self.senders[shard] = Publisher(pool, self.errors[shard])
-        return sender
 
     async def aclose(self) -> None:
         """Stop the readers (they return unclaimed messages first), then close the connections."""
         try:
             await self.receiver.aclose()
         finally:
-            try:
-                for sender in self.senders.values():
-                    await sender.aclose()
-            finally:
-                await self.connections.aclose()
+            await self.connections.aclose()
 
 
 class RedisChannelLayer(BaseChannelLayer):
@@ -290,15 +266,12 @@ class RedisChannelLayer(BaseChannelLayer):
         layout = self.__layout
         capacity = self.get_capacity(channel)
         now = time.time()
-        shard = layout.shard(channel)
-        keys = [layout.key(channel)]
-        args: list[Arg] = [data, now, layout.expired_before(now), capacity, layout.ttl()]
-        if self.__cluster:
-            sent = await self.__run(shard, SEND, keys, args)
-        else:
-            state = self.__state()
-            sent = await SEND.run_on(state.sender(shard), f"send to {channel!r}", keys, args)
-            state.connections.answered.add(shard)
+        sent = await self.__run(
+            layout.shard(channel),
+            SEND,
+            [layout.key(channel)],
+            [data, now, layout.expired_before(now), capacity, layout.ttl()],
+        )
         if not sent:
             raise ChannelFull(channel, capacity)
 
@@ -489,8 +462,7 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def __new_state(self) -> _LoopState:
         connections = Connections(self.__memberships.hook(self.hosts))
-        receiver = Receiver(self.__layout, connections, self.__drops)
-        return _LoopState(connections, receiver, self.__host_errors)
+        return _LoopState(connections, Receiver(self.__layout, connections, self.__drops))
 
     def __state(self) -> _LoopState:
         return self.__states.get()
