@@ -62,7 +62,7 @@ async def run_on_nodes(
         redis.exceptions.ConnectionError, TimeoutError: a node could not be reached.
     """
     _ = await cluster.initialize()  # a no-op once the slot map is known
-    replies: list[Any] = [None] * len(calls)
+    replies: list[Any] = [None] * len(calls)  # Any: Lua replies
     lost = await _run_by_node(cluster, script, calls, range(len(calls)), replies)
     if lost:
         failure, indexes = lost

@@ -36,6 +36,8 @@ _LOST: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 """What a node that cannot be reached, or drops the connection, raises."""
 
 
+# Any: redis-py's keyword options of a command (withscores=...) and its parsed reply,
+# both as loosely typed as redis-py's own execute_command.
 async def cluster_command(
     cluster: RedisCluster, key: str, *args: str | bytes | float, **options: Any
 ) -> Any:
@@ -108,7 +110,7 @@ async def cluster_pipeline(
         _ = await node.execute_pipeline(batch)
     except _LOST:
         return [await cluster.execute_command(*command) for command in commands]
-    replies: list[Any] = []
+    replies: list[Any] = []  # Any: replies parsed by redis-py
     for command, done in zip(commands, batch, strict=True):
         # redis-py types a command's result as Any.
         result = cast(object, done.result)
