@@ -29,6 +29,7 @@ from tests.layers.redis._cluster import (
     needs_redis_server,
 )
 from tests.layers.redis._traffic import Traffic, sends_to
+from tests.layers.redis.test_pubsub_faults import Hooks
 
 __all__ = ["cluster_set", "fresh_cluster_set"]  # fixtures, imported to be found
 
@@ -122,31 +123,6 @@ def name_on(cluster: ClusterSet, master: RedisProcess) -> str:
         if owner(cluster, name) is master:
             return name
     raise AssertionError(f"200 names did not land on the master on port {master.port}")
-
-
-class Hooks:
-    """on_disconnect / on_reconnect hooks that count their calls and can be awaited."""
-
-    def __init__(self) -> None:
-        self.disconnects = 0
-        self.reconnects = 0
-        self.changed = asyncio.Event()
-
-    async def on_disconnect(self) -> None:
-        self.disconnects += 1
-        self.changed.set()
-
-    async def on_reconnect(self) -> None:
-        self.reconnects += 1
-        self.changed.set()
-
-    async def wait_for_reconnects(self, count: int) -> None:
-        async def until_reconnected() -> None:
-            while self.reconnects < count:
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(until_reconnected(), WAIT)
 
 
 class Layers:
