@@ -28,6 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from channels.layers.redis._resp import pack_command
 from channels.layers.redis._scripts import Arg, Script
 from channels.layers.redis._subscriber import parse_reply
 
@@ -146,7 +147,7 @@ async def _run_batch(node: ClusterNode, script: Script, calls: Sequence[Call]) -
         packed: dict[tuple[type, Arg], bytes] = {}  # arguments repeat from call to call
         await connection.send_packed_command(
             b"".join(
-                _pack(("EVALSHA", script.sha, len(keys), *keys, *args), packed)
+                pack_command(("EVALSHA", script.sha, len(keys), *keys, *args), packed)
                 for keys, args in calls
             ),
             check_health=False,
@@ -187,19 +188,3 @@ async def _read_replies(connection: object, count: int) -> list[object]:
         reply, position = parsed
         replies.append(reply)
     return replies
-
-
-def _pack(args: Sequence[Arg], packed: dict[tuple[type, Arg], bytes]) -> bytes:
-    """Pack one command in RESP, as redis-py would (floats by repr, text as UTF-8).
-
-    ``packed`` keeps each argument's packing for the next commands of the
-    batch, by type too: 60 and 60.0 pack differently.
-    """
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        bulk = packed.get((type(arg), arg))
-        if bulk is None:
-            data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8")
-            bulk = packed[type(arg), arg] = b"$%d\r\n%s\r\n" % (len(data), data)
-        parts.append(bulk)
-    return b"".join(parts)

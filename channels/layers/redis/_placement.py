@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._errors import HostErrors
 from channels.layers.redis._hosts import consistent_hash, describe_host
-from channels.layers.redis._publisher import Publisher
+from channels.layers.redis._publisher import Publishers
 from channels.layers.redis._subscriber import Listener, Subscriber
 
 __all__ = ["HostSubscribers", "Subscribers"]
@@ -57,10 +57,7 @@ class HostSubscribers:
             Subscriber(listener, functools.partial(connections.pool, index), errors)
             for index, errors in enumerate(self._errors)
         ]
-        self._publishers = [
-            Publisher(functools.partial(connections.pool, index), errors)
-            for index, errors in enumerate(self._errors)
-        ]
+        self._publishers = Publishers(connections, self._errors)
 
     def subscribe(self, name: str) -> Awaitable[None]:
         """Subscribe to ``name`` on its host (see Subscriber.subscribe)."""
@@ -72,11 +69,11 @@ class HostSubscribers:
 
     async def publish(self, name: str, data: bytes) -> None:
         """PUBLISH ``data`` on the pub/sub channel ``name``, on its host (see Publisher)."""
-        await self._publishers[consistent_hash(name, len(self._publishers))].publish(name, data)
+        index = consistent_hash(name, len(self._subscribers))
+        await self._publishers.of(index).publish(name, data)
 
     async def aclose(self) -> None:
         """Close every host's publisher and subscriber."""
-        for publisher in self._publishers:
-            await publisher.aclose()
+        await self._publishers.aclose()
         for subscriber in self._subscribers:
             await subscriber.aclose()

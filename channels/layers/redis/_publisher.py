@@ -1,4 +1,4 @@
-"""The pub/sub layer's publisher: one connection per Redis host and event loop.
+"""A pipelined command connection per Redis host and event loop: publishes, and core sends.
 
 redis-py opens the connection, as for the subscriber (``_subscriber``), so
 every option the host's settings allow (TLS, Unix sockets, AUTH, RESP version,
@@ -26,8 +26,9 @@ concurrent publishes share the connection, pipelined, with no pool in between.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, cast
 
 from redis._parsers import BaseParser
@@ -35,11 +36,11 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from channels.layers.redis._connections import ConnectionSource, take_over
+from channels.layers.redis._connections import Connections, ConnectionSource, take_over
 from channels.layers.redis._errors import CONNECTION_ERRORS, HostErrors
-from channels.layers.redis._resp import ReplyProtocol
+from channels.layers.redis._resp import Push, ReplyProtocol, pack_command
 
-__all__ = ["Lost", "Publisher", "Replies"]
+__all__ = ["Lost", "Publisher", "Publishers", "Replies"]
 
 # redis-py's own mapping of an error reply to its exception; redis-py leaves it unannotated.
 _parse_error = cast("Callable[[str], Exception]", BaseParser.parse_error)  # pyright: ignore[reportUnknownMemberType] -- see above
@@ -89,7 +90,7 @@ class Replies(ReplyProtocol):
 
     def replied(self, reply: object) -> None:
         """Hand ``reply`` to the oldest waiter (a RESP3 push is no reply: it is skipped)."""
-        if isinstance(reply, list):
+        if isinstance(reply, Push):
             return
         if not self.waiting:
             raise InvalidResponse(f"a reply no command waits for: {reply!r}")
@@ -146,21 +147,62 @@ class Publisher:
         """PUBLISH ``data`` on the pub/sub channel ``name``; return how many subscribers got it."""
         replies = self._replies
         if replies is None or not replies.usable():
-            replies = await self._connected(name)
+            replies = await self._connected(f"publish on {name!r}")
         waiter = replies.expect()
         key = name.encode(*self._encoding)
         # Packed here: redis-py's pack_command costs several times more.
         cast("asyncio.WriteTransport", replies.transport).write(
             b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(key), key, len(data), data)
         )
-        reply = await waiter
+        reply = self.result(await waiter, f"publish on {name!r}")
         if isinstance(reply, int):
             return reply
+        raise InvalidResponse(f"Redis answered PUBLISH with {reply!r}")
+
+    async def command(self, doing: str, *args: str | bytes | float) -> object:
+        """Run one command, pipelined like a publish; return its reply.
+
+        ``doing`` says what failed in a LayerConnectionError ("could not <doing>").
+        The same rules hold as for a publish: written once, never resent.
+        """
+        return await self.commands(doing, [args])
+
+    async def commands(
+        self, doing: str, commands: Sequence[Sequence[str | bytes | float]]
+    ) -> object:
+        """Run ``commands`` as :meth:`command` does, in one write; return the last one's reply."""
+        return self.result(await (await self.write(doing, commands)), doing)
+
+    async def write(
+        self, doing: str, commands: Sequence[Sequence[str | bytes | float]]
+    ) -> asyncio.Future[object]:
+        """Write ``commands`` in one go (connecting first if needed); return the last one's waiter.
+
+        Redis runs them in order, before anything written later on this
+        connection. The waiter gets the raw reply (see :meth:`result`) even
+        if the caller is cancelled, as long as the caller shields it. Earlier
+        commands' replies are not kept: several commands suit only where the
+        last one's reply is enough.
+        """
+        replies = self._replies
+        if replies is None or not replies.usable():
+            replies = await self._connected(doing)
+        packed: dict[tuple[type, str | bytes | float], bytes] = {}
+        waiter = replies.expect()
+        for _ in commands[1:]:
+            waiter = replies.expect()
+        cast("asyncio.WriteTransport", replies.transport).write(
+            b"".join(pack_command(command, packed) for command in commands)
+        )
+        return waiter
+
+    def result(self, reply: object, doing: str) -> object:
+        """Return a waiter's ``reply``; raise for a lost connection or an error reply."""
         if isinstance(reply, Lost):
-            raise self._errors.about(f"publish on {name!r}").error(reply.reason) from reply.reason
+            raise self._errors.about(doing).error(reply.reason) from reply.reason
         if isinstance(reply, ResponseError):
             raise _parse_error(str(reply)) from None
-        raise InvalidResponse(f"Redis answered PUBLISH with {reply!r}")
+        return reply
 
     @property
     def connected(self) -> bool:
@@ -178,9 +220,9 @@ class Publisher:
             if conn is not None:
                 await conn.disconnect(nowait=True)
 
-    async def _connected(self, name: str) -> Replies:
+    async def _connected(self, doing: str) -> Replies:
         attempts = self._attempts
-        errors = self._errors.about(f"publish on {name!r}")
+        errors = self._errors.about(doing)
         async with self._lock:
             conn, replies = self._conn, self._replies
             if replies is not None and replies.usable():
@@ -208,3 +250,27 @@ class Publisher:
             self._encoding = (str(encoder.encoding), str(encoder.encoding_errors))
             self._conn, self._replies = conn, replies
             return replies
+
+
+class Publishers:
+    """One loop's :class:`Publisher` for each shard of its connections, made on first use."""
+
+    __slots__ = ("_connections", "_errors", "_made")
+
+    def __init__(self, connections: Connections, errors: Sequence[HostErrors]) -> None:
+        self._connections = connections
+        self._errors = errors
+        self._made: dict[int, Publisher] = {}
+
+    def of(self, shard: int) -> Publisher:
+        """Return the shard's publisher (for the core layer: its sending connection)."""
+        publisher = self._made.get(shard)
+        if publisher is None:
+            pool = functools.partial(self._connections.pool, shard)
+            publisher = self._made[shard] = Publisher(pool, self._errors[shard])
+        return publisher
+
+    async def aclose(self) -> None:
+        """Close every publisher made (see Publisher.aclose)."""
+        for publisher in self._made.values():
+            await publisher.aclose()

@@ -17,13 +17,14 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TypeAlias, cast
 
-from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import InvalidResponse
 
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._errors import LayerConnectionError
 from channels.layers.redis._layout import Layout
 from channels.layers.redis._layout import Message as _Message
+from channels.layers.redis._publisher import Publishers
 from channels.layers.redis._reader import ShardReader
 from channels.layers.redis._redirect import cluster_command
 from channels.layers.redis._serializers import CHANNEL_KEY
@@ -85,12 +86,17 @@ class Receiver:
        arrive: no message of the loop on its way back to Redis, no other pop
        of the channel out, and the reader not blocked on its key. A new
        receiver of a channel whose cancelled receiver's pop is still out
-       waits for that pop first.
+       waits for that pop first. On one server that pop, and every put-back
+       (rule 4), go over the loop's sending connection, in order with its sends.
     4. **Where unclaimed messages go.** A popped message no local receiver
        waits for goes back to Redis with its original score (its place in the
        queue), for any process to take: at once for a normal channel; for a
        process-specific channel, which only this process reads, when its
-       reader stops. Expired messages are dropped on the way instead.
+       reader stops. Expired messages are dropped on the way instead. A send
+       from this loop to a channel first waits for a pop of it still out and
+       puts back what no receiver took (``settle``): a message sent after a
+       cancelled receive never reaches another process before the one that
+       receive popped.
     5. **Bounded.** An inbox buffers at most its channel's capacity: past it
        the oldest message is dropped (logged once per interval per channel,
        with a count). Expired messages are never handed out, and the reader
@@ -103,9 +109,12 @@ class Receiver:
        receiver reading it.
     """
 
-    def __init__(self, layout: Layout, connections: Connections, drops: DropLog) -> None:
+    def __init__(
+        self, layout: Layout, connections: Connections, senders: Publishers, drops: DropLog
+    ) -> None:
         self._layout = layout
         self._connections = connections
+        self._senders = senders
         self._inboxes: dict[str, _Inbox] = {}
         # Per shard: Redis key -> receivers waiting on it.
         self._watched: dict[int, Counter[str]] = {}
@@ -139,6 +148,23 @@ class Receiver:
                 self._stranded.discard(channel)
             return entry.message
         return await self._wait(channel, inbox)
+
+    async def settle(self, channel: str) -> None:
+        """Before this loop sends to ``channel``: put back first what it popped and nobody took.
+
+        Waits for a cancelled receive's pop of the channel, then returns the
+        channel's unclaimed messages to Redis (rule 4, "at once"), so that a
+        message sent now cannot be taken elsewhere before them.
+        """
+        pending = self._popping.get(channel)
+        if pending is not None:
+            await asyncio.wait([pending])
+        if channel in self._stranded:
+            inbox = self._inboxes.get(channel)
+            if inbox is not None and not inbox.waiters:
+                shards = {entry.shard for entry in inbox.entries}
+                for shard in shards:
+                    await self.return_stranded(shard, only_shared=True)
 
     async def _wait(self, channel: str, inbox: _Inbox) -> _Message:
         key = self._layout.key(channel)
@@ -181,7 +207,11 @@ class Receiver:
         """Pop ``channel``'s oldest message from Redis into its inbox, if there is one."""
         key = self._layout.key(channel)
         shard = self._layout.shard(channel)
-        pop = asyncio.ensure_future(self._zpopmin(shard, key))
+        try:
+            pop = await self._start_pop(shard, key, channel)
+        except LayerConnectionError:
+            # Redis is away: the reader's path waits for it to come back.
+            return
         self._popping[channel] = pop
         pop.add_done_callback(lambda _: self._popping.pop(channel, None))
         try:
@@ -192,20 +222,39 @@ class Receiver:
             pop.add_done_callback(lambda done: self._strand(shard, key, done))
             raise
         except LayerConnectionError:
-            # Redis is away: the reader's path waits for it to come back.
             return
+        self._connections.answered.add(shard)
         for member, score in popped:
             self.dispatch(shard, key, member, score, popped_by_receiver=True)
 
-    async def _zpopmin(self, shard: int, key: str) -> _Popped:
-        client = self._connections.client(shard)
+    async def _start_pop(self, shard: int, key: str, channel: str) -> asyncio.Future[_Popped]:
+        """Send a ZPOPMIN of ``key``; return its outcome, which the caller's cancelling leaves be.
+
+        On one server it goes over the loop's sending connection (no task, and
+        in order with the loop's sends); on a cluster it follows the slot.
+        """
+        if self._connections.clustered:
+            return asyncio.ensure_future(self._zpopmin_cluster(shard, key))
+        sender = self._senders.of(shard)
+        doing = f"receive from {channel!r}"
         with self._layout.errors(shard):
-            if isinstance(client, RedisCluster):
-                # Through a slot migration too (see _redirect.cluster_command).
-                popped = await cluster_command(client, key, "ZPOPMIN", key, withscores=True)
-            else:
-                popped = await client.zpopmin(key)
-        self._connections.answered.add(shard)
+            waiter = await sender.write(doing, [("ZPOPMIN", key)])
+        popped: asyncio.Future[_Popped] = asyncio.get_running_loop().create_future()
+
+        def finish(done: asyncio.Future[object]) -> None:
+            try:
+                popped.set_result(_pairs(sender.result(done.result(), doing)))
+            except Exception as exc:
+                popped.set_exception(exc)
+
+        waiter.add_done_callback(finish)
+        return popped
+
+    async def _zpopmin_cluster(self, shard: int, key: str) -> _Popped:
+        client = self._connections.cluster()
+        with self._layout.errors(shard):
+            # Through a slot migration too (see _redirect.cluster_command).
+            popped = await cluster_command(client, key, "ZPOPMIN", key, withscores=True)
         # Without a count, ZPOPMIN answers (member, score) pairs.
         return cast(_Popped, popped)
 
@@ -359,7 +408,7 @@ class Receiver:
             return
         self._returning += 1
         try:
-            await _put_back(self._layout, self._connections, shard, stranded)
+            await _put_back(self._layout, self._connections, self._senders, shard, stranded)
         finally:
             self._returning -= 1
 
@@ -386,9 +435,17 @@ class Receiver:
 
 
 async def _put_back(
-    layout: Layout, connections: Connections, shard: int, stranded: list[_Entry]
+    layout: Layout,
+    connections: Connections,
+    senders: Publishers,
+    shard: int,
+    stranded: list[_Entry],
 ) -> None:
-    """Write ``stranded`` back to their keys on ``shard``, each with its original score."""
+    """Write ``stranded`` back to their keys on ``shard``, each with its original score.
+
+    On one server over the loop's sending connection, so a send written after
+    this reaches Redis after it.
+    """
     commands: list[tuple[str | bytes | float, ...]] = []
     for entry in stranded:
         payload = dict(entry.message)
@@ -399,6 +456,20 @@ async def _put_back(
         commands.append(("EXPIRE", key, layout.ttl()))
     try:
         with layout.errors(shard):
-            await connections.pipeline(shard, commands)
+            if connections.clustered:
+                await connections.pipeline(shard, commands)
+            else:
+                await senders.of(shard).commands("put back unreceived messages", commands)
     except LayerConnectionError:
         logger.exception("lost %d received message(s) that no receiver took", len(stranded))
+
+
+def _pairs(reply: object) -> _Popped:
+    """ZPOPMIN's raw reply (``[member, score]`` or empty) as redis-py gives it: pairs."""
+    items = cast("list[bytes | float]", reply) if isinstance(reply, list) else None
+    if items is None or len(items) not in (0, 2):
+        raise InvalidResponse(f"Redis answered ZPOPMIN with {reply!r}")
+    if not items:
+        return []
+    member, score = items
+    return [(cast(bytes, member), float(score))]

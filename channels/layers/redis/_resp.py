@@ -1,31 +1,39 @@
-"""The RESP replies a subscriber connection receives, parsed from a byte buffer.
+"""The RESP replies the layers' own connections receive, parsed from a byte buffer.
 
-Only what pub/sub connections get: arrays and pushes (RESP2 ``*``, RESP3 ``>``)
-of bulk strings, integers, simple strings and nulls, and error lines. It
-reads from a position in a buffer and says where the reply ends, or how long
-the buffer must grow before it can: a reply split over many reads is parsed once.
+Only what those connections get (subscribers, and the pipelined command
+connections of ``_publisher``): arrays and pushes (RESP2 ``*``, RESP3 ``>``,
+a :class:`Push`) of bulk strings, integers, doubles, simple strings and
+nulls, and error lines. It reads from a position in a buffer and says where
+the reply ends, or how long the buffer must grow before it can: a reply split
+over many reads is parsed once.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Final
 
 from redis.exceptions import InvalidResponse, ResponseError
 
-__all__ = ["ReplyProtocol", "parse_reply"]
+__all__ = ["Push", "ReplyProtocol", "pack_command", "parse_reply"]
 
 _CRLF: Final = b"\r\n"
 _ARRAYS: Final = frozenset(b"*>")  # RESP2 array, RESP3 push
+_PUSH: Final = ord(">")
 _NULL: Final = frozenset(b"_")
+
+
+class Push(list[object]):
+    """A RESP3 push: an array the server sent on its own, not a reply to a command."""
 
 
 def parse_reply(data: bytes, pos: int) -> tuple[object, int] | int:
     """Parse the reply at ``pos``: ``(reply, end)``, or the length ``data`` must reach first.
 
-    Reads what a subscriber connection receives, in RESP2 or RESP3: arrays and
-    pushes of bulk strings, integers and simple strings; errors come back as
-    ResponseError objects.
+    Reads what the layers' connections receive, in RESP2 or RESP3: arrays and
+    pushes (a :class:`Push`) of bulk strings, integers, doubles and simple
+    strings; errors come back as ResponseError objects.
     """
     end = data.find(_CRLF, pos)
     if end < 0:
@@ -33,7 +41,7 @@ def parse_reply(data: bytes, pos: int) -> tuple[object, int] | int:
     kind = data[pos]
     after = end + 2
     if kind in _ARRAYS:
-        items: list[object] = []
+        items: list[object] = Push() if kind == _PUSH else []
         for _ in range(int(data[pos + 1 : end])):
             if data.startswith(b"$", after):
                 # A bulk string, the usual item, read here: a group's members
@@ -66,13 +74,15 @@ def parse_reply(data: bytes, pos: int) -> tuple[object, int] | int:
         return data[after : after + size], after + size + 2
     if kind == ord(":"):
         return int(data[pos + 1 : end]), after
+    if kind == ord(","):
+        return float(data[pos + 1 : end]), after
     if kind == ord("+"):
         return data[pos + 1 : end], after
     if kind == ord("-"):
         return ResponseError(data[pos + 1 : end].decode("utf-8", "replace")), after
     if kind in _NULL:
         return None, after
-    raise InvalidResponse(f"unexpected RESP type byte {bytes([kind])!r} from a subscriber")
+    raise InvalidResponse(f"unexpected RESP type byte {bytes([kind])!r} in a reply from Redis")
 
 
 class ReplyProtocol(asyncio.Protocol):
@@ -120,3 +130,21 @@ class ReplyProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Cut, unless cut already."""
         self.cut(exc or ConnectionError("the server closed the connection"))
+
+
+def pack_command(
+    args: Sequence[str | bytes | float], packed: dict[tuple[type, str | bytes | float], bytes]
+) -> bytes:
+    """Pack one command in RESP, as redis-py would (floats by repr, text as UTF-8).
+
+    ``packed`` keeps each argument's packing for the next commands of the
+    batch, by type too: 60 and 60.0 pack differently.
+    """
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        bulk = packed.get((type(arg), arg))
+        if bulk is None:
+            data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8")
+            bulk = packed[type(arg), arg] = b"$%d\r\n%s\r\n" % (len(data), data)
+        parts.append(bulk)
+    return b"".join(parts)

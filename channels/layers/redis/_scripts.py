@@ -34,6 +34,7 @@ import redis.exceptions
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from channels.layers.redis._publisher import Publisher
 from channels.layers.redis._redirect import cluster_command
 
 __all__ = [
@@ -88,6 +89,15 @@ class Script:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
             return await client.eval(self.source, len(keys), *keys, *args)
+
+    async def run_on(
+        self, pipe: Publisher, doing: str, keys: Sequence[str], args: Sequence[Arg]
+    ) -> object:
+        """Run the script on ``pipe``'s connection (see ``_publisher``), loading it if needed."""
+        try:
+            return await pipe.command(doing, "EVALSHA", self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return await pipe.command(doing, "EVAL", self.source, len(keys), *keys, *args)
 
 
 def fits_script(max_name_length: int) -> bool:

@@ -123,6 +123,26 @@ class TestNothingLostOnCancel:
         await layer.close()
         await other.close()
 
+    async def test_a_send_right_after_the_cancel_follows_the_popped_message(
+        self, make_layer: LayerMaker
+    ) -> None:
+        layer = make_layer()
+        other = make_layer()
+        # Connected already, so that its pop can come at once.
+        await other.send("warm", {"type": "t"})
+        assert await other.receive("warm") == {"type": "t"}
+        await layer.send("resent", {"type": "t", "n": 0})
+        waiting = asyncio.ensure_future(layer.receive("resent"))
+        await _started(waiting)
+        # Cancelled with its pop out, and the next send at once: that send must
+        # not reach Redis (and another process) before the popped message is back.
+        waiting.cancel()
+        await layer.send("resent", {"type": "t", "n": 1})
+        assert [(await other.receive("resent"))["n"] for _ in range(2)] == [0, 1]
+        assert waiting.cancelled()
+        await layer.close()
+        await other.close()
+
     async def test_a_pop_out_at_close_is_put_back_and_leaves_no_connection(
         self, make_layer: LayerMaker, prefix: str
     ) -> None:
