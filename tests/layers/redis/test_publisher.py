@@ -17,7 +17,7 @@ from typing import Any, Final, cast
 import pytest
 import redis
 from redis.asyncio import ConnectionPool
-from redis.exceptions import NoPermissionError, RedisError
+from redis.exceptions import NoPermissionError, NoScriptError, RedisError
 
 from channels.layers.redis._errors import HostErrors, LayerConnectionError
 from channels.layers.redis._hosts import (
@@ -265,6 +265,29 @@ class TestPublishing:
 
 
 @needs_redis_server
+class TestCommands:
+    async def test_commands_run_in_order_and_give_the_last_reply(
+        self, publishers: Publishers
+    ) -> None:
+        publisher = publishers(SHARED)
+        key = f"test-commands-{uuid.uuid4().hex[:8]}"
+        try:
+            popped = await publisher.commands(
+                "pop", [("ZADD", key, 2.5, b"second"), ("ZADD", key, 1, b"first"), ("ZPOPMIN", key)]
+            )
+            assert popped == [b"first", 1.0]
+            assert await publisher.command("pop", "ZPOPMIN", key) == [b"second", 2.5]
+            assert await publisher.command("pop", "ZPOPMIN", key) == []
+        finally:
+            await publisher.command("clean up", "DEL", key)
+
+    async def test_an_error_reply_raises_what_redis_py_raises(self, publishers: Publishers) -> None:
+        publisher = publishers(SHARED)
+        with pytest.raises(NoScriptError):
+            await publisher.command("run", "EVALSHA", "0" * 40, 0)
+        assert await publisher.command("ping", "PING") == b"PONG"
+
+
 class TestConnectionFailures:
     async def test_a_refused_connection_names_the_host(self, publishers: Publishers) -> None:
         port = free_port()
@@ -386,15 +409,19 @@ class TestReplies:
     @pytest.mark.parametrize("chunk", [1, 2, 5, 1000])
     async def test_any_split_gives_each_waiter_its_own_reply(self, chunk: int) -> None:
         replies = Replies(asyncio.get_running_loop())
-        waiters = [replies.expect() for _ in range(4)]
-        stream = b":3\r\n>3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nb\r\n:0\r\n-ERR no\r\n:12345\r\n"
+        waiters = [replies.expect() for _ in range(5)]
+        # A push (">") is skipped; an array ("*") is a command's reply.
+        stream = (
+            b":3\r\n>3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nb\r\n:0\r\n-ERR no\r\n:12345\r\n"
+            b"*2\r\n$1\r\nm\r\n,1.5\r\n"
+        )
         for start in range(0, len(stream), chunk):
             replies.data_received(stream[start : start + chunk])
         results = [waiter.result() for waiter in waiters]
         assert results[:2] == [3, 0]
         assert isinstance(results[2], RedisError)
         assert str(results[2]) == "ERR no"
-        assert results[3] == 12345
+        assert results[3:] == [12345, [b"m", 1.5]]
 
     async def test_a_reply_nobody_waits_for_cuts_the_connection(self) -> None:
         replies = Replies(asyncio.get_running_loop())

@@ -13,6 +13,7 @@ from redis.asyncio import ConnectionPool
 from redis.exceptions import InvalidResponse, ResponseError
 
 from channels.layers.redis._errors import HostErrors
+from channels.layers.redis._resp import Push
 from channels.layers.redis._subscriber import Link, Subscriber, parse_reply
 
 
@@ -65,10 +66,21 @@ class TestParseReply:
             pytest.param(b"$-1\r\n", None, id="null-bulk"),
             pytest.param(b"_\r\n", None, id="resp3-null"),
             pytest.param(b"*2\r\n:1\r\n$0\r\n\r\n", [1, b""], id="array"),
+            pytest.param(b",1764770000.25\r\n", 1764770000.25, id="resp3-double"),
+            pytest.param(b"*2\r\n$1\r\nm\r\n,-inf\r\n", [b"m", float("-inf")], id="zpopmin"),
         ],
     )
     def test_other_replies(self, data: bytes, reply: object) -> None:
         assert parse_reply(data, 0) == (reply, len(data))
+
+    @pytest.mark.parametrize(
+        ("data", "pushed"), [(b">1\r\n:1\r\n", True), (b"*1\r\n:1\r\n", False)]
+    )
+    def test_a_push_is_told_from_an_array(self, data: bytes, pushed: bool) -> None:
+        parsed = parse_reply(data, 0)
+        assert isinstance(parsed, tuple)
+        assert parsed[0] == [1]
+        assert isinstance(parsed[0], Push) is pushed
 
     def test_an_error_comes_back_as_an_object(self) -> None:
         parsed = parse_reply(b"-NOPERM no access\r\n", 0)
