@@ -45,9 +45,15 @@ _READ_SIZE: Final = 65536
 
 
 async def run_on_nodes(
-    cluster: RedisCluster, script: Script, calls: Sequence[Call]
+    cluster: RedisCluster,
+    script: Script,
+    calls: Sequence[Call],
+    packed: Sequence[bytes] | None = None,
 ) -> list[Any]:  # Any: Lua replies, as Script.run's
     """Run ``script`` once per call on the node owning its keys' slot; return the replies in order.
+
+    ``packed``, if given, holds each call's EVALSHA command in RESP, packed
+    by the caller (see ``_fanout``); otherwise the calls are packed here.
 
     The batches go to the nodes the client's cached slot map names. A node
     that cannot be reached or drops the connection makes it reload the map:
@@ -63,15 +69,21 @@ async def run_on_nodes(
         redis.exceptions.ConnectionError, TimeoutError: a node could not be reached.
     """
     _ = await cluster.initialize()  # a no-op once the slot map is known
+    if packed is None:
+        cache: dict[tuple[type, Arg], bytes] = {}  # arguments repeat from call to call
+        packed = [
+            pack_command(("EVALSHA", script.sha, len(keys), *keys, *args), cache)
+            for keys, args in calls
+        ]
     replies: list[Any] = [None] * len(calls)  # Any: Lua replies
-    lost = await _run_by_node(cluster, script, calls, range(len(calls)), replies)
+    lost = await _run_by_node(cluster, calls, packed, range(len(calls)), replies)
     if lost:
         failure, indexes = lost
         owners = [_node_of(cluster, calls[index]).name for index in indexes]
         await cluster.nodes_manager.initialize()
         if any(_node_of(cluster, calls[i]).name == o for i, o in zip(indexes, owners, strict=True)):
             raise failure  # no other master serves those slots (yet)
-        again = await _run_by_node(cluster, script, calls, indexes, replies)
+        again = await _run_by_node(cluster, calls, packed, indexes, replies)
         if again:
             raise again[0]
     for index, reply in enumerate(replies):
@@ -85,8 +97,8 @@ async def run_on_nodes(
 
 async def _run_by_node(
     cluster: RedisCluster,
-    script: Script,
     calls: Sequence[Call],
+    packed: Sequence[bytes],
     indexes: Iterable[int],
     replies: list[Any],  # Any: Lua replies
 ) -> tuple[BaseException, list[int]] | None:
@@ -101,7 +113,7 @@ async def _run_by_node(
         by_node.setdefault(node.name, (node, []))[1].append(index)
     batches = list(by_node.values())
     results = await asyncio.gather(
-        *(_run_batch(node, script, [calls[index] for index in batch]) for node, batch in batches),
+        *(_run_batch(node, [packed[index] for index in batch]) for node, batch in batches),
         return_exceptions=True,
     )
     failure: BaseException | None = None
@@ -135,8 +147,8 @@ def _lost_connection(error: BaseException) -> bool:
     return isinstance(error, ConnectionError | RedisConnectionError)
 
 
-async def _run_batch(node: ClusterNode, script: Script, calls: Sequence[Call]) -> list[object]:
-    """Write every call to ``node`` on one of its connections and read every reply."""
+async def _run_batch(node: ClusterNode, calls: Sequence[bytes]) -> list[object]:
+    """Write every call (packed) to ``node`` on one of its connections and read every reply."""
     connection = node.acquire_connection()
     try:
         # One redis-py marked for reconnecting after a topology change is renewed first.
@@ -144,14 +156,7 @@ async def _run_batch(node: ClusterNode, script: Script, calls: Sequence[Call]) -
         if not connection.is_connected:
             # redis-py leaves connect() unannotated: it connects and runs the handshake.
             await cast(Callable[[], Awaitable[None]], connection.connect)()
-        packed: dict[tuple[type, Arg], bytes] = {}  # arguments repeat from call to call
-        await connection.send_packed_command(
-            b"".join(
-                pack_command(("EVALSHA", script.sha, len(keys), *keys, *args), packed)
-                for keys, args in calls
-            ),
-            check_health=False,
-        )
+        await connection.send_packed_command(b"".join(calls), check_health=False)
         timeout = connection.socket_timeout or _READ_TIMEOUT
         try:
             return await asyncio.wait_for(_read_replies(connection, len(calls)), timeout)

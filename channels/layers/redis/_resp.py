@@ -11,12 +11,12 @@ over many reads is parsed once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from redis.exceptions import InvalidResponse, ResponseError
 
-__all__ = ["Push", "ReplyProtocol", "pack_command", "parse_reply"]
+__all__ = ["Push", "ReplyProtocol", "pack_args", "pack_command", "parse_reply"]
 
 _CRLF: Final = b"\r\n"
 _ARRAYS: Final = frozenset(b"*>")  # RESP2 array, RESP3 push
@@ -140,7 +140,14 @@ def pack_command(
     ``packed`` keeps each argument's packing for the next commands of the
     batch, by type too: 60 and 60.0 pack differently.
     """
-    parts = [b"*%d\r\n" % len(args)]
+    return b"*%d\r\n%b" % (len(args), pack_args(args, packed))
+
+
+def pack_args(
+    args: Iterable[str | bytes | float], packed: dict[tuple[type, str | bytes | float], bytes]
+) -> bytes:
+    """Pack ``args`` as the bulk strings of a command (see :func:`pack_command`), no header."""
+    parts: list[bytes] = []
     for arg in args:
         bulk = packed.get((type(arg), arg))
         if bulk is None:

@@ -1,26 +1,23 @@
-"""The Lua scripts of ``RedisChannelLayer``, and the limits of the one that packs msgpack.
+"""The Lua scripts of ``RedisChannelLayer``, and the limits of those that pack msgpack.
 
 Every script trims a key's expired messages before counting it, as
 channels_redis does on every send: its receivers rely on that.
 
-``GROUP_SEND_ALL`` assembles msgpack inside Redis, so it has limits of its own,
-checked where input could exceed them:
+``GROUP_SEND_ALL`` (one server) and ``GROUP_SEND_NAMES`` (a cluster slot)
+assemble msgpack inside Redis, so they have limits of their own, checked
+where input could exceed them:
 
 * The message arrives packed with the reserved channel key (``__asgi_channel__``)
   as its *last* map entry, whose value is an empty array (the final byte,
   0x90). The caller sends everything before that byte (:func:`script_head`
   checks it is there); the script appends each copy's array of channel names.
-* Names are packed as msgpack str8 or str16, so a member name must be under
-  ``MAX_SCRIPT_NAME_BYTES`` bytes. Names this layer accepts are far shorter
-  (``MAX_NAME_LENGTH``, 100 ASCII characters); a layer whose subclass allows
-  longer names does not use the script (see :func:`fits_script`), and a
-  longer member written into the group by someone else makes the script
-  fail, before it writes any copy, with an error naming the limit instead of
-  packing a broken message.
-* The array of a process's channels is a fixarray, array16 or array32, so any
-  number of members fits.
-* Every key lives on the one server the script runs on, and every channel has
-  the same capacity (no ``channel_capacity`` patterns): the caller checks both.
+* Names are packed as msgpack str8, str16 or str32, and a process's array of
+  channels as a fixarray, array16 or array32, so any name and any number of
+  members fit.
+* ``GROUP_SEND_ALL``: every key lives on the one server the script runs on,
+  and every channel has the same capacity (no ``channel_capacity``
+  patterns): the caller checks both. ``GROUP_SEND_NAMES`` takes each key's
+  capacity, and its keys share a slot.
 """
 
 from __future__ import annotations
@@ -41,17 +38,13 @@ __all__ = [
     "GROUP_MEMBERS",
     "GROUP_SEND",
     "GROUP_SEND_ALL",
-    "MAX_SCRIPT_NAME_BYTES",
+    "GROUP_SEND_NAMES",
     "SEND",
     "Arg",
     "Script",
-    "fits_script",
     "pack_channels",
     "script_head",
 ]
-
-MAX_SCRIPT_NAME_BYTES: Final = 65536
-"""A channel name packed by GROUP_SEND_ALL must be shorter than this (msgpack str16)."""
 
 _EMPTY_ARRAY: Final = 0x90
 
@@ -98,11 +91,6 @@ class Script:
             return await pipe.command(doing, "EVALSHA", self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
             return await pipe.command(doing, "EVAL", self.source, len(keys), *keys, *args)
-
-
-def fits_script(max_name_length: int) -> bool:
-    """Whether every name a layer accepts (shorter than ``max_name_length``) fits GROUP_SEND_ALL."""
-    return max_name_length <= MAX_SCRIPT_NAME_BYTES
 
 
 def script_head(packed: bytes) -> bytes:
@@ -155,14 +143,7 @@ end
 return full
 """)
 
-GROUP_SEND_ALL: Final = Script("""
--- The whole group_send in one script (see the limits in _scripts.py).
--- KEYS[1]: group key. ARGV: memberships added before this have expired, the
--- key prefix, now, messages sent before this have expired, key TTL, capacity,
--- then the message packed up to its last value (the channel key's array),
--- which the script packs per key. Returns the channels of full keys.
-local capacity = tonumber(ARGV[6])
-local full = {}
+_PACKING: Final = """
 local function be(n, bytes)
     local out = {}
     for i = bytes, 1, -1 do
@@ -174,13 +155,29 @@ end
 local function pack_str(s)
     if #s < 32 then return string.char(0xa0 + #s) .. s end
     if #s < 256 then return string.char(0xd9, #s) .. s end
-    return string.char(0xda) .. be(#s, 2) .. s
+    if #s < 65536 then return string.char(0xda) .. be(#s, 2) .. s end
+    return string.char(0xdb) .. be(#s, 4) .. s
 end
 local function pack_array_head(n)
     if n < 16 then return string.char(0x90 + n) end
     if n < 65536 then return string.char(0xdc) .. be(n, 2) end
     return string.char(0xdd) .. be(n, 4)
 end
+"""
+"""Lua that packs msgpack strings and array heads, as msgpack.packb does."""
+
+GROUP_SEND_ALL: Final = Script(
+    """
+-- The whole group_send in one script (see the limits in _scripts.py).
+-- KEYS[1]: group key. ARGV: memberships added before this have expired, the
+-- key prefix, now, messages sent before this have expired, key TTL, capacity,
+-- then the message packed up to its last value (the channel key's array),
+-- which the script packs per key. Returns the channels of full keys.
+local capacity = tonumber(ARGV[6])
+local full = {}
+"""
+    + _PACKING
+    + """
 local function push(key, array, names)
     redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[4])
     if redis.call('ZCARD', key) < capacity then
@@ -192,13 +189,6 @@ local function push(key, array, names)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
--- Checked before any copy is written: a script's writes are never undone.
-for _, channel in ipairs(members) do
-    if #channel >= 65536 then
-        return redis.error_reply('group_send: member ' .. string.sub(channel, 1, 40) ..
-            '... has ' .. #channel .. ' bytes; the script packs names under 65536 bytes')
-    end
-end
 local order, by_process = {}, {}
 for _, channel in ipairs(members) do
     local bang = string.find(channel, '!', 1, true)
@@ -221,7 +211,37 @@ for _, key in ipairs(order) do
     push(key, table.concat(parts), names)
 end
 return full
-""")
+"""
+)
+
+GROUP_SEND_NAMES: Final = Script(
+    """
+-- The copies of a group_send to the keys of one cluster slot, packed here.
+-- KEYS: channel keys of one slot. ARGV: now, messages sent before this have
+-- expired, key TTL, the message packed up to its last value (the channel
+-- key's array), then for each key in turn: its capacity, its number of
+-- channels n, and those n names. Returns the names of the full keys' channels.
+"""
+    + _PACKING
+    + """
+local full = {}
+local at = 5
+for i = 1, #KEYS do
+    local count = tonumber(ARGV[at + 1])
+    local parts = {pack_array_head(count)}
+    for j = 1, count do parts[j + 1] = pack_str(ARGV[at + 1 + j]) end
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[2])
+    if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[at]) then
+        redis.call('ZADD', KEYS[i], ARGV[1], ARGV[4] .. table.concat(parts))
+        redis.call('EXPIRE', KEYS[i], ARGV[3])
+    else
+        for j = 1, count do full[#full + 1] = ARGV[at + 1 + j] end
+    end
+    at = at + 2 + count
+end
+return full
+"""
+)
 
 GROUP_MEMBERS: Final = Script("""
 -- KEYS[1]: group key. ARGV[1]: memberships added before this have expired.

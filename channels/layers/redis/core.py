@@ -19,7 +19,9 @@ restarted or failed over (``_memberships``).
 group_send: with one server, the stock msgpack serializer unencrypted, no
 ``channel_capacity`` patterns and ``serialize``/``deserialize`` not
 overridden, one script reads the group and writes every member's copy inside
-Redis (its limits are in ``_scripts``); otherwise one round trip reads the
+Redis (its limits are in ``_scripts``); on a cluster with the stock codec,
+one round trip reads the members and one per node has each slot's copies
+packed inside Redis (``_fanout``); otherwise one round trip reads the
 members and one per shard writes the copies built here.
 
 Connections: each event loop has its own pools (a pool cannot cross loops),
@@ -28,7 +30,7 @@ runs the layer through ``async_to_sync`` does not leak connections. A pool
 waits for a free connection rather than failing with "Too many connections",
 and retries a command once on a fresh connection after a lost one. Sends go
 over a pipelined connection of their own per host (``_publisher``), written
-once and never resent.
+once and never resent; a receive's own pop and put-backs share it.
 
 Sharding: a group, a process-specific channel's process key and a normal
 channel live on the shard that channels_redis's CRC32 hash picks for the
@@ -56,6 +58,7 @@ from channels.layers.base import BaseChannelLayer, CapacityPattern
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._errors import HostErrors, LayerConnectionError
+from channels.layers.redis._fanout import FanoutPlans
 from channels.layers.redis._hosts import (
     HostConfig,
     consistent_hash,
@@ -80,10 +83,10 @@ from channels.layers.redis._scripts import (
     GROUP_MEMBERS,
     GROUP_SEND,
     GROUP_SEND_ALL,
+    GROUP_SEND_NAMES,
     SEND,
     Arg,
     Script,
-    fits_script,
     pack_channels,
     script_head,
 )
@@ -214,7 +217,6 @@ class RedisChannelLayer(BaseChannelLayer):
             and not self.__cluster
             and self.__plain_codec
             and not self.channel_capacity
-            and fits_script(self.MAX_NAME_LENGTH)
         )
         self.__host_errors = [HostErrors(describe_host(host)) for host in self.hosts]
         self.__layout = Layout(
@@ -231,6 +233,8 @@ class RedisChannelLayer(BaseChannelLayer):
             reconnect_timeout=self._reconnect_timeout,
             cluster=self.__cluster,
         )
+        # A cluster group_send packs its copies in Redis, one script call per slot.
+        self.__plans = FanoutPlans(self.__layout) if self.__cluster and self.__plain_codec else None
         self.__drops = DropLog(logger)
         self.__memberships = Memberships(self.group_expiry, self.__receives)
         self.__states = LoopStates(self.__new_state)
@@ -341,8 +345,11 @@ class RedisChannelLayer(BaseChannelLayer):
         if self.__packs_in_script:
             await self.__group_send_in_script(group, payload, now)
             return
+        if self.__plans is not None:
+            await self.__group_send_on_cluster(group, payload, now, self.__plans)
+            return
         layout = self.__layout
-        members = await self.__members(group, now)
+        members = [name.decode("utf-8") for name in await self.__members(group, now)]
         if not members:
             self.__encode(payload)  # still reject what could never be sent
             return
@@ -378,7 +385,7 @@ class RedisChannelLayer(BaseChannelLayer):
         for (_, keys, _), full in zip(batches, replies, strict=True):
             self.__log_full(group, [name for index in full for name in by_key[keys[index - 1]]])
 
-    async def __members(self, group: str, now: float) -> list[str]:
+    async def __members(self, group: str, now: float) -> list[bytes]:
         """Return ``group``'s members, dropping those past group expiry."""
         keys, args = [self._group_key(group)], [now - self.group_expiry]
         if self.__cluster:
@@ -386,7 +393,23 @@ class RedisChannelLayer(BaseChannelLayer):
             [raw] = await self.__on_nodes(GROUP_MEMBERS, [(keys, args)])
         else:
             raw = await self.__run(self.__group_shard(group), GROUP_MEMBERS, keys, args)
-        return [bytes(name).decode("utf-8") for name in raw]
+        return [bytes(name) for name in raw]
+
+    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
+    async def __group_send_on_cluster(
+        self, group: str, payload: dict[str, Any], now: float, plans: FanoutPlans
+    ) -> None:
+        # Packed before the members are read, so a bad message sends nothing.
+        head = script_head(self.__encode({**payload, CHANNEL_KEY: []}))
+        members = await self.__members(group, now)
+        if not members:
+            return
+        layout = self.__layout
+        calls, packed = plans.calls(
+            group, members, [now, layout.expired_before(now), layout.ttl(), head]
+        )
+        replies = await self.__on_nodes(GROUP_SEND_NAMES, calls, packed)
+        self.__log_full(group, [bytes(name).decode("utf-8") for full in replies for name in full])
 
     # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
     def __copy_for(self, payload: dict[str, Any], channels: list[str]) -> bytes:
@@ -488,12 +511,15 @@ class RedisChannelLayer(BaseChannelLayer):
         return self.__states.get()
 
     async def __on_nodes(
-        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
+        self,
+        script: Script,
+        calls: Sequence[tuple[Sequence[str], Sequence[Arg]]],
+        packed: Sequence[bytes] | None = None,
     ) -> list[Any]:  # Any: Lua replies
         """Run ``script`` once per call on a cluster, a batch per node (see ``_nodes``)."""
         connections = self.__state().connections
         with self.__layout.errors(0):
-            replies = await run_on_nodes(connections.cluster(), script, calls)
+            replies = await run_on_nodes(connections.cluster(), script, calls, packed)
         connections.answered.add(0)
         return replies
 

@@ -510,6 +510,44 @@ async def drain(layer: RedisChannelLayer, channel: str, last: int) -> list[int]:
 
 
 @needs_redis_server
+class TestGroupSendPlans:
+    async def test_members_who_join_or_leave_between_sends_are_followed(
+        self, cluster_set: ClusterSet
+    ) -> None:
+        # group_send keeps each group's calls while its members stay (_fanout).
+        layer = layer_on(cluster_set)
+        other = layer_on(cluster_set, prefix=layer.prefix)
+        try:
+            names = [f"plan{number}.c" for number in range(40)]
+            process = [await other.new_channel() for _ in range(3)]
+            for name in [*names[:30], *process[:2]]:
+                await layer.group_add("room", name)
+            await layer.group_send("room", {"type": "one"})
+            for name in names[:30]:
+                assert await receive(layer, name) == {"type": "one"}
+            for name in process[:2]:
+                assert await receive(other, name) == {"type": "one"}
+            for name in [*names[30:], process[2]]:
+                await layer.group_add("room", name)
+            for name in [*names[:5], process[0]]:
+                await layer.group_discard("room", name)
+            await layer.group_send("room", {"type": "two"})
+            for name in names[5:]:
+                assert await receive(layer, name) == {"type": "two"}
+            for name in process[1:]:
+                assert await receive(other, name) == {"type": "two"}
+            # Those who left got nothing more: the next message is a marker.
+            for name in names[:5]:
+                await layer.send(name, {"type": "marker"})
+                assert await receive(layer, name) == {"type": "marker"}
+            await layer.send(process[0], {"type": "marker"})
+            assert await receive(other, process[0]) == {"type": "marker"}
+        finally:
+            await layer.flush()
+            await layer.close()
+            await other.close()
+
+
 class TestFailover:
     async def test_a_killed_master_is_replaced_and_the_same_layer_carries_on(
         self, fresh_cluster_set: ClusterSet

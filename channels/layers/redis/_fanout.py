@@ -1,0 +1,125 @@
+"""group_send on a Redis Cluster: a group's calls worked out once, reused while its members stay.
+
+A cluster ``group_send`` reads the group's members (one script on the
+group's slot), then runs ``GROUP_SEND_NAMES`` once per slot that holds
+member keys (``_nodes``: one pipeline per node, every node at once). Each
+call packs its copies inside Redis from the message's head and the channel
+names, so the client sends each name once and no copy of the message.
+
+Everything in those calls but the message and the time (the keys grouped by
+slot, each key's capacity and channel names, and their RESP bytes) follows
+from the member list alone. :class:`FanoutPlans` keeps it per group and
+works it out again only when the list read differs (a member joined, left,
+or refreshed its membership), for the groups sent to most recently, up to
+``MEMBER_BUDGET`` members in all.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from redis.crc import key_slot
+
+from channels.layers.redis._layout import Layout
+from channels.layers.redis._nodes import Call
+from channels.layers.redis._resp import pack_args
+from channels.layers.redis._scripts import GROUP_SEND_NAMES, Arg
+
+__all__ = ["MEMBER_BUDGET", "FanoutPlans"]
+
+MEMBER_BUDGET: Final = 100_000
+"""How many members the kept plans may hold in all (about 200 bytes each)."""
+
+_EVALSHA: Final = pack_args(("EVALSHA", GROUP_SEND_NAMES.sha), {})
+
+
+@dataclass(frozen=True)
+class _SlotCall:
+    """What one slot's GROUP_SEND_NAMES call takes from the members, plain and in RESP."""
+
+    keys: list[str]
+    tail: list[Arg]
+    """For each key in turn: its capacity, its number of channels, those channels."""
+    packed: bytes
+    """``len(keys)`` and the keys, in RESP."""
+    packed_tail: bytes
+
+
+@dataclass(frozen=True)
+class _Plan:
+    members: list[bytes]
+    calls: list[_SlotCall]
+
+
+class FanoutPlans:
+    """The GROUP_SEND_NAMES calls of the groups a layer sends to (see the module docstring)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self._layout = layout
+        self._plans: OrderedDict[str, _Plan] = OrderedDict()
+        self._members = 0
+
+    def calls(
+        self, group: str, members: list[bytes], head: Sequence[Arg]
+    ) -> tuple[list[Call], list[bytes]]:
+        """Return the calls that send to ``members`` of ``group``, plain and packed.
+
+        ``head`` is the calls' first arguments: now, the expiry bound, the
+        key TTL and the message's head (see GROUP_SEND_NAMES).
+        """
+        plan = self._plans.get(group)
+        if plan is None or plan.members != members:
+            plan = self._keep(group, _Plan(members, self._work_out(members)))
+        else:
+            self._plans.move_to_end(group)
+        packed_head = pack_args(head, {})
+        count = 3 + len(head)
+        calls: list[Call] = []
+        packed: list[bytes] = []
+        for call in plan.calls:
+            calls.append((call.keys, [*head, *call.tail]))
+            packed.append(
+                b"*%d\r\n%b%b%b%b"
+                % (
+                    count + len(call.keys) + len(call.tail),
+                    _EVALSHA,
+                    call.packed,
+                    packed_head,
+                    call.packed_tail,
+                )
+            )
+        return calls, packed
+
+    def _keep(self, group: str, plan: _Plan) -> _Plan:
+        old = self._plans.pop(group, None)
+        if old is not None:
+            self._members -= len(old.members)
+        self._plans[group] = plan
+        self._members += len(plan.members)
+        while self._members > MEMBER_BUDGET and len(self._plans) > 1:
+            _, dropped = self._plans.popitem(last=False)
+            self._members -= len(dropped.members)
+        return plan
+
+    def _work_out(self, members: list[bytes]) -> list[_SlotCall]:
+        layout = self._layout
+        by_key: dict[str, list[str]] = {}
+        for member in members:
+            channel = member.decode("utf-8")
+            by_key.setdefault(layout.key(channel), []).append(channel)
+        by_slot: dict[int, list[str]] = {}
+        for key in by_key:
+            by_slot.setdefault(key_slot(key.encode("utf-8")), []).append(key)
+        cache: dict[tuple[type, Arg], bytes] = {}
+        calls: list[_SlotCall] = []
+        for keys in by_slot.values():
+            tail: list[Arg] = []
+            for key in keys:
+                channels = by_key[key]
+                tail += [layout.capacity(channels[0]), len(channels), *channels]
+            packed = pack_args([len(keys), *keys], cache)
+            calls.append(_SlotCall(keys, tail, packed, pack_args(tail, cache)))
+        return calls
