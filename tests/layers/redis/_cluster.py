@@ -229,8 +229,23 @@ class ClusterSet:
         return [node.url for node in self.nodes]
 
     def start(self) -> None:
-        """Start six nodes, join them into a cluster and wait until every node reports ok."""
+        """Start the nodes, join them into a cluster and wait until every node reports ok.
+
+        A cluster that does not come together (a port taken between choosing
+        and binding it, say) is torn down and made again once, on new ports.
+        """
         began = time.monotonic()
+        try:
+            self._start_once()
+        except RuntimeError as first:
+            self.nodes = [RedisProcess(node.name) for node in self.nodes]
+            try:
+                self._start_once()
+            except RuntimeError as second:
+                raise RuntimeError(f"{second} (and on the first attempt: {first})") from first
+        self.startup_seconds = time.monotonic() - began
+
+    def _start_once(self) -> None:
         try:
             for node in self.nodes:
                 node.start(
@@ -260,11 +275,23 @@ class ClusterSet:
                     f"{created.stdout.decode(errors='replace')[-2000:]}"
                     f"{created.stderr.decode(errors='replace')[-2000:]}"
                 )
-            wait_for(self._ready, "every cluster node reports cluster_state:ok", START_TIMEOUT)
+            try:
+                wait_for(self._ready, "every cluster node reports cluster_state:ok", START_TIMEOUT)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}; nodes: {self._states()}") from None
         except BaseException:
             _close_all(self.nodes)
             raise
-        self.startup_seconds = time.monotonic() - began
+
+    def _states(self) -> str:
+        """Each node's port, role, cluster state and known nodes, for a startup failure."""
+        return "; ".join(
+            f"{node.port} {self.role(node)} {self.info(node).get('cluster_state')} "
+            f"knows {self.info(node).get('cluster_known_nodes')}"
+            + (" synced" if _replica_synced(node) else "")
+            + ("" if node.running else " (exited)")
+            for node in self.nodes
+        )
 
     def info(self, node: RedisProcess) -> dict[str, str]:
         """``CLUSTER INFO`` of ``node`` as a dict; empty if it does not answer."""
