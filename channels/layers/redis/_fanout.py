@@ -1,17 +1,17 @@
 """group_send on a Redis Cluster: a group's calls worked out once, reused while its members stay.
 
 A cluster ``group_send`` reads the group's members (one script on the
-group's slot), then runs ``GROUP_SEND_NAMES`` once per slot that holds
-member keys (``_nodes``: one pipeline per node, every node at once). Each
-call packs its copies inside Redis from the message's head and the channel
-names, so the client sends each name once and no copy of the message.
+group's slot), then runs ``GROUP_SEND`` once per slot that holds member keys
+(``_nodes``: one pipeline per node, every node at once). With the stock
+codec every copy is the message packed up to its channel array (the head,
+sent once per call) followed by its key's array of channel names.
 
 Everything in those calls but the message and the time (the keys grouped by
-slot, each key's capacity and channel names, and their RESP bytes) follows
-from the member list alone. :class:`FanoutPlans` keeps it per group and
-works it out again only when the list read differs (a member joined, left,
-or refreshed its membership), for the groups sent to most recently, up to
-``MEMBER_BUDGET`` members in all.
+slot, each key's capacity and packed channel array, and their RESP bytes)
+follows from the member list alone. :class:`FanoutPlans` keeps it per group
+and works it out again only when the list read differs (a member joined,
+left, or refreshed its membership), for the groups sent to most recently,
+up to ``MEMBER_BUDGET`` members in all.
 """
 
 from __future__ import annotations
@@ -21,28 +21,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import msgpack
 from redis.crc import key_slot
 
 from channels.layers.redis._layout import Layout
 from channels.layers.redis._nodes import Call
 from channels.layers.redis._resp import pack_args
-from channels.layers.redis._scripts import GROUP_SEND_NAMES, Arg
+from channels.layers.redis._scripts import GROUP_SEND, Arg
 
-__all__ = ["MEMBER_BUDGET", "FanoutPlans"]
+__all__ = ["MEMBER_BUDGET", "FanoutPlans", "SlotCalls"]
 
 MEMBER_BUDGET: Final = 100_000
-"""How many members the kept plans may hold in all (about 200 bytes each)."""
+"""How many members the kept plans may hold in all (a few hundred bytes each)."""
 
-_EVALSHA: Final = pack_args(("EVALSHA", GROUP_SEND_NAMES.sha), {})
+_EVALSHA: Final = pack_args(("EVALSHA", GROUP_SEND.sha), {})
 
 
 @dataclass(frozen=True)
 class _SlotCall:
-    """What one slot's GROUP_SEND_NAMES call takes from the members, plain and in RESP."""
+    """What one slot's GROUP_SEND call takes from the members, plain and in RESP."""
 
     keys: list[str]
+    channels: list[list[str]]
+    """Each key's channels, for the indexes of full keys the call returns."""
     tail: list[Arg]
-    """For each key in turn: its capacity, its number of channels, those channels."""
+    """For each key in turn: its capacity and its packed array of channels."""
     packed: bytes
     """``len(keys)`` and the keys, in RESP."""
     packed_tail: bytes
@@ -54,21 +57,37 @@ class _Plan:
     calls: list[_SlotCall]
 
 
+@dataclass(frozen=True)
+class SlotCalls:
+    """One group_send's GROUP_SEND calls, plain and packed, and each one's keys' channels."""
+
+    calls: list[Call]
+    packed: list[bytes]
+    channels: list[list[list[str]]]
+
+    def full(self, replies: Sequence[Sequence[int]]) -> list[str]:
+        """Return the channels of the full keys the calls' ``replies`` name."""
+        return [
+            name
+            for channels, reply in zip(self.channels, replies, strict=True)
+            for index in reply
+            for name in channels[index - 1]
+        ]
+
+
 class FanoutPlans:
-    """The GROUP_SEND_NAMES calls of the groups a layer sends to (see the module docstring)."""
+    """The GROUP_SEND calls of the groups a layer sends to (see the module docstring)."""
 
     def __init__(self, layout: Layout) -> None:
         self._layout = layout
         self._plans: OrderedDict[str, _Plan] = OrderedDict()
         self._members = 0
 
-    def calls(
-        self, group: str, members: list[bytes], head: Sequence[Arg]
-    ) -> tuple[list[Call], list[bytes]]:
-        """Return the calls that send to ``members`` of ``group``, plain and packed.
+    def calls(self, group: str, members: list[bytes], head: Sequence[Arg]) -> SlotCalls:
+        """Return the calls that send to ``members`` of ``group``.
 
         ``head`` is the calls' first arguments: now, the expiry bound, the
-        key TTL and the message's head (see GROUP_SEND_NAMES).
+        key TTL and the message packed up to its channel array.
         """
         plan = self._plans.get(group)
         if plan is None or plan.members != members:
@@ -77,11 +96,9 @@ class FanoutPlans:
             self._plans.move_to_end(group)
         packed_head = pack_args(head, {})
         count = 3 + len(head)
-        calls: list[Call] = []
-        packed: list[bytes] = []
-        for call in plan.calls:
-            calls.append((call.keys, [*head, *call.tail]))
-            packed.append(
+        return SlotCalls(
+            calls=[(call.keys, [*head, *call.tail]) for call in plan.calls],
+            packed=[
                 b"*%d\r\n%b%b%b%b"
                 % (
                     count + len(call.keys) + len(call.tail),
@@ -90,8 +107,10 @@ class FanoutPlans:
                     packed_head,
                     call.packed_tail,
                 )
-            )
-        return calls, packed
+                for call in plan.calls
+            ],
+            channels=[call.channels for call in plan.calls],
+        )
 
     def _keep(self, group: str, plan: _Plan) -> _Plan:
         old = self._plans.pop(group, None)
@@ -116,10 +135,10 @@ class FanoutPlans:
         cache: dict[tuple[type, Arg], bytes] = {}
         calls: list[_SlotCall] = []
         for keys in by_slot.values():
+            channels = [by_key[key] for key in keys]
             tail: list[Arg] = []
-            for key in keys:
-                channels = by_key[key]
-                tail += [layout.capacity(channels[0]), len(channels), *channels]
+            for names in channels:
+                tail += [layout.capacity(names[0]), msgpack.packb(names)]
             packed = pack_args([len(keys), *keys], cache)
-            calls.append(_SlotCall(keys, tail, packed, pack_args(tail, cache)))
+            calls.append(_SlotCall(keys, channels, tail, packed, pack_args(tail, cache)))
         return calls

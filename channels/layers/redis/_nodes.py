@@ -28,9 +28,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from channels.layers.redis._resp import pack_command
+from channels.layers.redis._resp import pack_command, parse_items, parse_reply
 from channels.layers.redis._scripts import Arg, Script
-from channels.layers.redis._subscriber import parse_reply
 
 __all__ = ["run_on_nodes"]
 
@@ -42,6 +41,7 @@ _REDIRECTED: Final = ("MOVED ", "ASK ", "TRYAGAIN", "NOSCRIPT")
 _READ_TIMEOUT: Final = 5.0
 """Seconds a node may take to answer its whole batch, unless its options say otherwise."""
 _READ_SIZE: Final = 65536
+_ARRAY: Final = ord("*")
 
 
 async def run_on_nodes(
@@ -178,18 +178,51 @@ async def _read_replies(connection: object, count: int) -> list[object]:
     reader = getattr(connection, "_reader", None)
     if not isinstance(reader, asyncio.StreamReader):
         raise ConnectionError("the cluster connection has no asyncio stream to read replies from")
-    buffer = b""
-    position = 0
-    replies: list[object] = []
-    while len(replies) < count:
-        parsed = parse_reply(buffer, position) if position < len(buffer) else len(buffer) + 1
-        if isinstance(parsed, int):
-            chunk = await reader.read(_READ_SIZE)
-            if not chunk:
-                raise ConnectionError("the cluster node closed the connection mid-batch")
-            buffer = buffer[position:] + chunk
-            position = 0
-            continue
-        reply, position = parsed
-        replies.append(reply)
-    return replies
+    replies = _Replies(reader)
+    return [await replies.next() for _ in range(count)]
+
+
+class _Replies:
+    """The replies read from one stream; an array's items read on as they arrive.
+
+    A large array (a group's thousand members) comes over many reads:
+    reading on from the first incomplete item, rather than parsing the whole
+    array again after each read, keeps the cost linear in its size.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+        self._buffer = b""
+        self._position = 0
+
+    async def next(self) -> object:
+        """Return the next reply."""
+        while True:
+            buffer, position = self._buffer, self._position
+            if position < len(buffer):
+                if buffer[position] != _ARRAY:
+                    parsed = parse_reply(buffer, position)
+                    if not isinstance(parsed, int):
+                        reply, self._position = parsed
+                        return reply
+                elif (end := buffer.find(b"\r\n", position)) >= 0:
+                    self._position = end + 2
+                    return await self._items(int(buffer[position + 1 : end]))
+            await self._fill()
+
+    async def _items(self, count: int) -> list[object]:
+        items: list[object] = []
+        while True:
+            self._position, needed = parse_items(
+                self._buffer, self._position, count - len(items), items
+            )
+            if not needed:
+                return items
+            await self._fill()
+
+    async def _fill(self) -> None:
+        chunk = await self._reader.read(_READ_SIZE)
+        if not chunk:
+            raise ConnectionError("the cluster node closed the connection mid-batch")
+        self._buffer = self._buffer[self._position :] + chunk
+        self._position = 0

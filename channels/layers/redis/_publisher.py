@@ -204,6 +204,11 @@ class Publisher:
             raise _parse_error(str(reply)) from None
         return reply
 
+    async def connect(self, doing: str) -> None:
+        """Open the connection now unless it is open; LayerConnectionError if it cannot be."""
+        if not self.connected:
+            await self._connected(doing)
+
     @property
     def connected(self) -> bool:
         """Whether a connection is open and usable: the next publish will not have to connect."""
@@ -253,14 +258,18 @@ class Publisher:
 
 
 class Publishers:
-    """One loop's :class:`Publisher` for each shard of its connections, made on first use."""
+    """One loop's :class:`Publisher` for each shard of its connections, made on first use.
 
-    __slots__ = ("_connections", "_errors", "_made")
+    On a Redis Cluster, one per master node instead (:meth:`on_node_of`).
+    """
+
+    __slots__ = ("_connections", "_errors", "_made", "_nodes")
 
     def __init__(self, connections: Connections, errors: Sequence[HostErrors]) -> None:
         self._connections = connections
         self._errors = errors
         self._made: dict[int, Publisher] = {}
+        self._nodes: dict[str, Publisher] = {}
 
     def of(self, shard: int) -> Publisher:
         """Return the shard's publisher (for the core layer: its sending connection)."""
@@ -270,7 +279,21 @@ class Publishers:
             publisher = self._made[shard] = Publisher(pool, self._errors[shard])
         return publisher
 
+    async def on_node_of(self, slot: int) -> Publisher:
+        """Return the publisher of the cluster node that the slot map says serves ``slot``.
+
+        Raises redis-py's errors when no slot map can be loaded or no node serves the slot.
+        """
+        cluster = self._connections.cluster()
+        _ = await cluster.initialize()  # a no-op once the slot map is known
+        # redis-py leaves one optional parameter's type unresolved; it is not passed.
+        node = cluster.nodes_manager.get_node_from_slot(slot)  # pyright: ignore[reportUnknownMemberType]
+        publisher = self._nodes.get(node.name)
+        if publisher is None:
+            publisher = self._nodes[node.name] = Publisher(lambda: node, self._errors[0])
+        return publisher
+
     async def aclose(self) -> None:
         """Close every publisher made (see Publisher.aclose)."""
-        for publisher in self._made.values():
+        for publisher in [*self._made.values(), *self._nodes.values()]:
             await publisher.aclose()

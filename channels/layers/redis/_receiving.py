@@ -26,7 +26,7 @@ from channels.layers.redis._layout import Layout
 from channels.layers.redis._layout import Message as _Message
 from channels.layers.redis._publisher import Publishers
 from channels.layers.redis._reader import ShardReader
-from channels.layers.redis._redirect import cluster_command
+from channels.layers.redis._redirect import REFUSED
 from channels.layers.redis._serializers import CHANNEL_KEY
 from channels.layers.redis.serializers import MessageDecodeError
 
@@ -221,7 +221,8 @@ class Receiver:
             # goes back to Redis unless another receiver takes it first.
             pop.add_done_callback(lambda done: self._strand(shard, key, done))
             raise
-        except LayerConnectionError:
+        except (LayerConnectionError, *REFUSED):
+            # Redis is away, or the slot moved: the reader's path follows.
             return
         self._connections.answered.add(shard)
         for member, score in popped:
@@ -230,14 +231,15 @@ class Receiver:
     async def _start_pop(self, shard: int, key: str, channel: str) -> asyncio.Future[_Popped]:
         """Send a ZPOPMIN of ``key``; return its outcome, which the caller's cancelling leaves be.
 
-        On one server it goes over the loop's sending connection (no task, and
-        in order with the loop's sends); on a cluster it follows the slot.
+        It goes over the loop's sending connection to the key's server (or
+        cluster node): no task, and in order with the loop's sends.
         """
-        if self._connections.clustered:
-            return asyncio.ensure_future(self._zpopmin_cluster(shard, key))
-        sender = self._senders.of(shard)
         doing = f"receive from {channel!r}"
         with self._layout.errors(shard):
+            if self._connections.clustered:
+                sender = await self._senders.on_node_of(shard)
+            else:
+                sender = self._senders.of(shard)
             waiter = await sender.write(doing, [("ZPOPMIN", key)])
         popped: asyncio.Future[_Popped] = asyncio.get_running_loop().create_future()
 
@@ -249,14 +251,6 @@ class Receiver:
 
         waiter.add_done_callback(finish)
         return popped
-
-    async def _zpopmin_cluster(self, shard: int, key: str) -> _Popped:
-        client = self._connections.cluster()
-        with self._layout.errors(shard):
-            # Through a slot migration too (see _redirect.cluster_command).
-            popped = await cluster_command(client, key, "ZPOPMIN", key, withscores=True)
-        # Without a count, ZPOPMIN answers (member, score) pairs.
-        return cast(_Popped, popped)
 
     def _strand(self, shard: int, key: str, done: asyncio.Future[_Popped]) -> None:
         if done.cancelled() or done.exception() is not None:

@@ -22,11 +22,14 @@ from typing import Any, Final, cast
 
 from redis.asyncio.cluster import PipelineCommand, RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import AskError, ClusterError, MovedError, TryAgainError
+from redis.exceptions import AskError, ClusterDownError, ClusterError, MovedError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["cluster_command", "cluster_pipeline"]
+__all__ = ["REFUSED", "cluster_command", "cluster_pipeline"]
+
+REFUSED: Final = (AskError, TryAgainError, ClusterDownError)
+"""What a node answers for a command it did not run: slot elsewhere (MOVED, ASK), moving, down."""
 
 _REDIRECTIONS: Final = 16
 """Redirections :func:`cluster_command` follows for one command, as redis-py does."""

@@ -16,7 +16,7 @@ from typing import Final
 
 from redis.exceptions import InvalidResponse, ResponseError
 
-__all__ = ["Push", "ReplyProtocol", "pack_args", "pack_command", "parse_reply"]
+__all__ = ["Push", "ReplyProtocol", "pack_args", "pack_command", "parse_items", "parse_reply"]
 
 _CRLF: Final = b"\r\n"
 _ARRAYS: Final = frozenset(b"*>")  # RESP2 array, RESP3 push
@@ -42,29 +42,8 @@ def parse_reply(data: bytes, pos: int) -> tuple[object, int] | int:
     after = end + 2
     if kind in _ARRAYS:
         items: list[object] = Push() if kind == _PUSH else []
-        for _ in range(int(data[pos + 1 : end])):
-            if data.startswith(b"$", after):
-                # A bulk string, the usual item, read here: a group's members
-                # can be thousands of them, and a call each would double the cost.
-                line = data.find(_CRLF, after)
-                if line < 0:
-                    return len(data) + 1
-                size = int(data[after + 1 : line])
-                after = line + 2
-                if size < 0:
-                    items.append(None)
-                    continue
-                if len(data) < after + size + 2:
-                    return after + size + 2
-                items.append(data[after : after + size])
-                after += size + 2
-                continue
-            parsed = parse_reply(data, after)
-            if isinstance(parsed, int):
-                return parsed
-            item, after = parsed
-            items.append(item)
-        return items, after
+        after, needed = parse_items(data, after, int(data[pos + 1 : end]), items)
+        return needed if needed else (items, after)
     if kind == ord("$"):
         size = int(data[pos + 1 : end])
         if size < 0:
@@ -83,6 +62,39 @@ def parse_reply(data: bytes, pos: int) -> tuple[object, int] | int:
     if kind in _NULL:
         return None, after
     raise InvalidResponse(f"unexpected RESP type byte {bytes([kind])!r} in a reply from Redis")
+
+
+def parse_items(data: bytes, pos: int, count: int, items: list[object]) -> tuple[int, int]:
+    """Append the next ``count`` replies at ``pos`` to ``items``, as many as ``data`` holds whole.
+
+    Returns the position after the last one appended, and 0 when all
+    ``count`` were, or else the length ``data`` must reach for the next one
+    (so a large array arriving over many reads is read on from there).
+    """
+    for _ in range(count):
+        if data.startswith(b"$", pos):
+            # A bulk string, the usual item, read here: a group's members
+            # can be thousands of them, and a call each would double the cost.
+            line = data.find(_CRLF, pos)
+            if line < 0:
+                return pos, len(data) + 1
+            size = int(data[pos + 1 : line])
+            if size < 0:
+                items.append(None)
+                pos = line + 2
+                continue
+            start = line + 2
+            if len(data) < start + size + 2:
+                return pos, start + size + 2
+            items.append(data[start : start + size])
+            pos = start + size + 2
+            continue
+        parsed = parse_reply(data, pos)
+        if isinstance(parsed, int):
+            return pos, parsed
+        item, pos = parsed
+        items.append(item)
+    return pos, 0
 
 
 class ReplyProtocol(asyncio.Protocol):

@@ -1,11 +1,15 @@
-"""The Lua scripts of ``RedisChannelLayer``, and the limits of those that pack msgpack.
+"""The Lua scripts of ``RedisChannelLayer``, and the limits of the one that packs msgpack.
 
 Every script trims a key's expired messages before counting it, as
 channels_redis does on every send: its receivers rely on that.
 
-``GROUP_SEND_ALL`` (one server) and ``GROUP_SEND_NAMES`` (a cluster slot)
-assemble msgpack inside Redis, so they have limits of their own, checked
-where input could exceed them:
+``GROUP_SEND`` writes copies that are a shared head plus a part of each key's
+own: whole messages built by the caller after an empty head, or (the stock
+codec) the message packed up to its channel array, then each key's array,
+which the caller packs once per group (``_fanout``).
+
+``GROUP_SEND_ALL`` assembles msgpack inside Redis, so it has limits of its
+own, checked where input could exceed them:
 
 * The message arrives packed with the reserved channel key (``__asgi_channel__``)
   as its *last* map entry, whose value is an empty array (the final byte,
@@ -14,10 +18,8 @@ where input could exceed them:
 * Names are packed as msgpack str8, str16 or str32, and a process's array of
   channels as a fixarray, array16 or array32, so any name and any number of
   members fit.
-* ``GROUP_SEND_ALL``: every key lives on the one server the script runs on,
-  and every channel has the same capacity (no ``channel_capacity``
-  patterns): the caller checks both. ``GROUP_SEND_NAMES`` takes each key's
-  capacity, and its keys share a slot.
+* Every key lives on the one server the script runs on, and every channel has
+  the same capacity (no ``channel_capacity`` patterns): the caller checks both.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ __all__ = [
     "GROUP_MEMBERS",
     "GROUP_SEND",
     "GROUP_SEND_ALL",
-    "GROUP_SEND_NAMES",
     "SEND",
     "Arg",
     "Script",
@@ -128,13 +129,15 @@ return 1
 """)
 
 GROUP_SEND: Final = Script("""
--- KEYS: channel keys on one shard. ARGV: now, expired-before, key TTL, then a
--- (message, capacity) pair per key. Returns the 1-based indexes of full keys.
+-- KEYS: channel keys of one shard (on a cluster, of one slot). ARGV: now,
+-- messages sent before this have expired, key TTL, a head every copy starts
+-- with, then per key its capacity and the rest of its copy. Returns the
+-- 1-based indexes of full keys.
 local full = {}
 for i = 1, #KEYS do
     redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[2])
     if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[3 + 2 * i]) then
-        redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2 + 2 * i])
+        redis.call('ZADD', KEYS[i], ARGV[1], ARGV[4] .. ARGV[4 + 2 * i])
         redis.call('EXPIRE', KEYS[i], ARGV[3])
     else
         full[#full + 1] = i
@@ -143,7 +146,14 @@ end
 return full
 """)
 
-_PACKING: Final = """
+GROUP_SEND_ALL: Final = Script("""
+-- The whole group_send in one script (see the limits in _scripts.py).
+-- KEYS[1]: group key. ARGV: memberships added before this have expired, the
+-- key prefix, now, messages sent before this have expired, key TTL, capacity,
+-- then the message packed up to its last value (the channel key's array),
+-- which the script packs per key. Returns the channels of full keys.
+local capacity = tonumber(ARGV[6])
+local full = {}
 local function be(n, bytes)
     local out = {}
     for i = bytes, 1, -1 do
@@ -163,21 +173,6 @@ local function pack_array_head(n)
     if n < 65536 then return string.char(0xdc) .. be(n, 2) end
     return string.char(0xdd) .. be(n, 4)
 end
-"""
-"""Lua that packs msgpack strings and array heads, as msgpack.packb does."""
-
-GROUP_SEND_ALL: Final = Script(
-    """
--- The whole group_send in one script (see the limits in _scripts.py).
--- KEYS[1]: group key. ARGV: memberships added before this have expired, the
--- key prefix, now, messages sent before this have expired, key TTL, capacity,
--- then the message packed up to its last value (the channel key's array),
--- which the script packs per key. Returns the channels of full keys.
-local capacity = tonumber(ARGV[6])
-local full = {}
-"""
-    + _PACKING
-    + """
 local function push(key, array, names)
     redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[4])
     if redis.call('ZCARD', key) < capacity then
@@ -211,37 +206,7 @@ for _, key in ipairs(order) do
     push(key, table.concat(parts), names)
 end
 return full
-"""
-)
-
-GROUP_SEND_NAMES: Final = Script(
-    """
--- The copies of a group_send to the keys of one cluster slot, packed here.
--- KEYS: channel keys of one slot. ARGV: now, messages sent before this have
--- expired, key TTL, the message packed up to its last value (the channel
--- key's array), then for each key in turn: its capacity, its number of
--- channels n, and those n names. Returns the names of the full keys' channels.
-"""
-    + _PACKING
-    + """
-local full = {}
-local at = 5
-for i = 1, #KEYS do
-    local count = tonumber(ARGV[at + 1])
-    local parts = {pack_array_head(count)}
-    for j = 1, count do parts[j + 1] = pack_str(ARGV[at + 1 + j]) end
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[2])
-    if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[at]) then
-        redis.call('ZADD', KEYS[i], ARGV[1], ARGV[4] .. table.concat(parts))
-        redis.call('EXPIRE', KEYS[i], ARGV[3])
-    else
-        for j = 1, count do full[#full + 1] = ARGV[at + 1 + j] end
-    end
-    at = at + 2 + count
-end
-return full
-"""
-)
+""")
 
 GROUP_MEMBERS: Final = Script("""
 -- KEYS[1]: group key. ARGV[1]: memberships added before this have expired.

@@ -19,10 +19,10 @@ restarted or failed over (``_memberships``).
 group_send: with one server, the stock msgpack serializer unencrypted, no
 ``channel_capacity`` patterns and ``serialize``/``deserialize`` not
 overridden, one script reads the group and writes every member's copy inside
-Redis (its limits are in ``_scripts``); on a cluster with the stock codec,
-one round trip reads the members and one per node has each slot's copies
-packed inside Redis (``_fanout``); otherwise one round trip reads the
-members and one per shard writes the copies built here.
+Redis (its limits are in ``_scripts``); otherwise one round trip reads the
+members and one per shard writes the copies built here (on a cluster with
+the stock codec, from the message packed once and each key's channel array,
+worked out once per group: ``_fanout``).
 
 Connections: each event loop has its own pools (a pool cannot cross loops),
 released by close() and when the loop shuts down (``_loops``), so code that
@@ -78,12 +78,11 @@ from channels.layers.redis._memberships import Memberships
 from channels.layers.redis._nodes import run_on_nodes
 from channels.layers.redis._publisher import Publishers
 from channels.layers.redis._receiving import Receiver
-from channels.layers.redis._redirect import cluster_command
+from channels.layers.redis._redirect import REFUSED, cluster_command
 from channels.layers.redis._scripts import (
     GROUP_MEMBERS,
     GROUP_SEND,
     GROUP_SEND_ALL,
-    GROUP_SEND_NAMES,
     SEND,
     Arg,
     Script,
@@ -233,7 +232,7 @@ class RedisChannelLayer(BaseChannelLayer):
             reconnect_timeout=self._reconnect_timeout,
             cluster=self.__cluster,
         )
-        # A cluster group_send packs its copies in Redis, one script call per slot.
+        # A cluster group_send keeps each group's calls, packed (see _fanout).
         self.__plans = FanoutPlans(self.__layout) if self.__cluster and self.__plain_codec else None
         self.__drops = DropLog(logger)
         self.__memberships = Memberships(self.group_expiry, self.__receives)
@@ -286,14 +285,10 @@ class RedisChannelLayer(BaseChannelLayer):
         shard = layout.shard(channel)
         keys = [layout.key(channel)]
         args: list[Arg] = [data, now, layout.expired_before(now), capacity, layout.ttl()]
-        if self.__cluster:
-            sent = await self.__run(shard, SEND, keys, args)
-        else:
-            state = self.__state()
-            # In order after what this loop popped of the channel and nobody took.
-            await state.receiver.settle(channel)
-            sent = await SEND.run_on(state.senders.of(shard), f"send to {channel!r}", keys, args)
-            state.connections.answered.add(shard)
+        state = self.__state()
+        # In order after what this loop popped of the channel and nobody took.
+        await state.receiver.settle(channel)
+        sent = await self.__pipelined(state, shard, f"send to {channel!r}", SEND, keys, args)
         if not sent:
             raise ChannelFull(channel, capacity)
 
@@ -369,11 +364,12 @@ class RedisChannelLayer(BaseChannelLayer):
             copy_for = functools.partial(self.__copy_for, payload)
         batches: list[tuple[int, list[str], list[Arg]]] = []
         for shard, keys in by_shard.items():
-            args: list[Arg] = [now, layout.expired_before(now), layout.ttl()]
+            # Every copy whole, after an empty head.
+            args: list[Arg] = [now, layout.expired_before(now), layout.ttl(), b""]
             for key in keys:
                 channels = by_key[key]
-                args.append(copy_for(channels))
                 args.append(self.get_capacity(channels[0]))
+                args.append(copy_for(channels))
             batches.append((shard, keys, args))
         if self.__cluster:
             calls = [(keys, args) for _, keys, args in batches]
@@ -405,11 +401,9 @@ class RedisChannelLayer(BaseChannelLayer):
         if not members:
             return
         layout = self.__layout
-        calls, packed = plans.calls(
-            group, members, [now, layout.expired_before(now), layout.ttl(), head]
-        )
-        replies = await self.__on_nodes(GROUP_SEND_NAMES, calls, packed)
-        self.__log_full(group, [bytes(name).decode("utf-8") for full in replies for name in full])
+        sends = plans.calls(group, members, [now, layout.expired_before(now), layout.ttl(), head])
+        replies = await self.__on_nodes(GROUP_SEND, sends.calls, sends.packed)
+        self.__log_full(group, sends.full(replies))
 
     # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
     def __copy_for(self, payload: dict[str, Any], channels: list[str]) -> bytes:
@@ -522,6 +516,38 @@ class RedisChannelLayer(BaseChannelLayer):
             replies = await run_on_nodes(connections.cluster(), script, calls, packed)
         connections.answered.add(0)
         return replies
+
+    async def __pipelined(
+        self,
+        state: _LoopState,
+        shard: int,
+        doing: str,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Arg],
+    ) -> Any:  # Any: a Lua reply
+        """Run ``script`` on the shard's sending connection (see _LoopState).
+
+        On a cluster, on the connection of the slot's node; but through the
+        cluster client, which finds the slot's owner, when that connection
+        cannot be made (a failed master) or the node refused the call (a slot
+        moving or moved): in both cases nothing was run.
+        """
+        if not self.__cluster:
+            reply = await script.run_on(state.senders.of(shard), doing, keys, args)
+        else:
+            try:
+                with self.__layout.errors(shard):
+                    sender = await state.senders.on_node_of(shard)
+                    await sender.connect(doing)
+            except LayerConnectionError:
+                return await self.__run(shard, script, keys, args)
+            try:
+                reply = await script.run_on(sender, doing, keys, args)
+            except REFUSED:
+                return await self.__run(shard, script, keys, args)
+        state.connections.answered.add(shard)
+        return reply
 
     async def __run(
         self, shard: int, script: Script, keys: Sequence[str], args: Sequence[str | bytes | float]

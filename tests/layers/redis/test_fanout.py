@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 from redis.crc import key_slot
 
@@ -10,7 +11,7 @@ from channels.layers.redis._errors import HostErrors
 from channels.layers.redis._fanout import FanoutPlans
 from channels.layers.redis._layout import Layout, Message
 from channels.layers.redis._resp import pack_command
-from channels.layers.redis._scripts import GROUP_SEND_NAMES, Arg
+from channels.layers.redis._scripts import GROUP_SEND, Arg
 
 
 def _never(data: bytes) -> Message:
@@ -47,52 +48,61 @@ HEAD: list[Arg] = [1_700_000_000.5, 1_699_999_940, 61, b"\x82\xa4type\xa1t\xb0__
 
 class TestFanoutPlans:
     def test_the_packed_calls_are_what_redis_py_would_send(self) -> None:
-        calls, packed = FanoutPlans(_layout()).calls("room", MEMBERS, HEAD)
-        assert len(calls) == len(packed)
-        for (keys, args), data in zip(calls, packed, strict=True):
-            assert data == pack_command(
-                ("EVALSHA", GROUP_SEND_NAMES.sha, len(keys), *keys, *args), {}
-            )
+        sends = FanoutPlans(_layout()).calls("room", MEMBERS, HEAD)
+        assert len(sends.calls) == len(sends.packed) == len(sends.channels)
+        for (keys, args), data in zip(sends.calls, sends.packed, strict=True):
+            assert data == pack_command(("EVALSHA", GROUP_SEND.sha, len(keys), *keys, *args), {})
 
     def test_each_call_holds_one_slot_and_every_member_once_with_its_capacity(self) -> None:
         layout = _layout()
-        calls, _ = FanoutPlans(layout).calls("room", MEMBERS, HEAD)
-        seen: list[str] = []
+        sends = FanoutPlans(layout).calls("room", MEMBERS, HEAD)
         by_key: dict[str, list[str]] = {}
-        for keys, args in calls:
+        for (keys, args), channels in zip(sends.calls, sends.channels, strict=True):
             assert len({key_slot(key.encode()) for key in keys}) == 1
             assert list(args[:4]) == HEAD
-            at = 4
-            for key in keys:
-                capacity, count = args[at], args[at + 1]
-                channels = [str(name) for name in args[at + 2 : at + 2 + int(count)]]
-                assert {layout.key(channel) for channel in channels} == {key}
-                assert capacity == layout.capacity(channels[0])
-                seen += channels
-                by_key[key] = channels
-                at += 2 + int(count)
-            assert at == len(args)
-        assert sorted(seen) == sorted(member.decode() for member in MEMBERS)
+            assert len(args) == 4 + 2 * len(keys)
+            for index, key in enumerate(keys):
+                capacity, array = args[4 + 2 * index], args[5 + 2 * index]
+                assert isinstance(array, bytes)
+                names: list[str] = msgpack.unpackb(array)
+                assert names == channels[index]
+                assert {layout.key(name) for name in names} == {key}
+                assert capacity == layout.capacity(names[0])
+                by_key[key] = names
+        assert sorted(name for names in by_key.values() for name in names) == sorted(
+            member.decode() for member in MEMBERS
+        )
         # A process's channels share its key: one copy names them all.
         assert by_key[layout.key("proc.x!1")] == ["proc.x!1", "proc.x!2"]
 
+    def test_full_keys_are_reported_by_their_channels(self) -> None:
+        sends = FanoutPlans(_layout()).calls("room", MEMBERS, HEAD)
+        process = next(
+            (call, keys.index(key))
+            for call, (keys, _) in enumerate(sends.calls)
+            for key in keys
+            if key.endswith("{proc.x!}")
+        )
+        replies: list[list[int]] = [[] for _ in sends.calls]
+        replies[process[0]].append(process[1] + 1)
+        assert sends.full(replies) == ["proc.x!1", "proc.x!2"]
+
     def test_kept_while_the_members_stay_and_worked_out_again_when_they_change(self) -> None:
         plans = FanoutPlans(_layout())
-        first, _ = plans.calls("room", MEMBERS, HEAD)
-        again, _ = plans.calls("room", list(MEMBERS), HEAD)
-        assert [keys for keys, _ in again] == [keys for keys, _ in first]
-        assert all(a is b for (a, _), (b, _) in zip(again, first, strict=True))
-        changed, _ = plans.calls("room", [*MEMBERS, b"late"], HEAD)
-        assert any("late" in args for _, args in changed)
-        assert not any("late" in args for _, args in first)
+        first = plans.calls("room", MEMBERS, HEAD)
+        again = plans.calls("room", list(MEMBERS), HEAD)
+        assert all(a is b for a, b in zip(again.channels, first.channels, strict=True))
+        changed = plans.calls("room", [*MEMBERS, b"late"], HEAD)
+        assert any(["late"] in channels for channels in changed.channels)
+        assert not any(["late"] in channels for channels in first.channels)
 
     def test_the_least_recently_sent_groups_go_past_the_budget(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(_fanout, "MEMBER_BUDGET", 2 * len(MEMBERS))
         plans = FanoutPlans(_layout())
-        kept = {group: plans.calls(group, MEMBERS, HEAD)[0] for group in ("a", "b")}
+        kept = {group: plans.calls(group, MEMBERS, HEAD).channels[0] for group in ("a", "b")}
         plans.calls("a", MEMBERS, HEAD)  # "b" is now the least recent
         plans.calls("c", MEMBERS, HEAD)
-        assert plans.calls("a", MEMBERS, HEAD)[0][0][0] is kept["a"][0][0]
-        assert plans.calls("b", MEMBERS, HEAD)[0][0][0] is not kept["b"][0][0]
+        assert plans.calls("a", MEMBERS, HEAD).channels[0] is kept["a"]
+        assert plans.calls("b", MEMBERS, HEAD).channels[0] is not kept["b"]
