@@ -9,9 +9,12 @@ sent once per call) followed by its key's array of channel names.
 Everything in those calls but the message and the time (the keys grouped by
 slot, each key's capacity and packed channel array, and their RESP bytes)
 follows from the member list alone. :class:`FanoutPlans` keeps it per group
-and works it out again only when the list read differs (a member joined,
-left, or refreshed its membership), for the groups sent to most recently,
-up to ``MEMBER_BUDGET`` members in all.
+as a :class:`Plan`, with the digest Redis gives the list
+(``GROUP_MEMBERS_IF_CHANGED``): while the list keeps that digest, Redis sends
+the digest alone and the plan is used again; when a member joins, leaves or
+refreshes its membership, the list comes and the plan is worked out again.
+Plans are kept for the groups sent to most recently, up to
+``MEMBER_BUDGET`` members in all.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from channels.layers.redis._nodes import Call
 from channels.layers.redis._resp import pack_args
 from channels.layers.redis._scripts import GROUP_SEND, Arg
 
-__all__ = ["MEMBER_BUDGET", "FanoutPlans", "SlotCalls"]
+__all__ = ["MEMBER_BUDGET", "FanoutPlans", "Plan", "SlotCalls"]
 
 MEMBER_BUDGET: Final = 100_000
 """How many members the kept plans may hold in all (a few hundred bytes each)."""
@@ -51,10 +54,55 @@ class _SlotCall:
     packed_tail: bytes
 
 
-@dataclass(frozen=True)
-class _Plan:
-    members: list[bytes]
-    calls: list[_SlotCall]
+class Plan:
+    """The GROUP_SEND calls for one member list of a group."""
+
+    __slots__ = ("_calls", "digest", "size")
+
+    def __init__(self, layout: Layout, digest: str, members: list[bytes]) -> None:
+        self.digest = digest
+        """The digest Redis gave the member list (see GROUP_MEMBERS_IF_CHANGED)."""
+        self.size = len(members)
+        by_key: dict[str, list[str]] = {}
+        for member in members:
+            channel = member.decode("utf-8")
+            by_key.setdefault(layout.key(channel), []).append(channel)
+        by_slot: dict[int, list[str]] = {}
+        for key in by_key:
+            by_slot.setdefault(key_slot(key.encode("utf-8")), []).append(key)
+        cache: dict[tuple[type, Arg], bytes] = {}
+        self._calls: list[_SlotCall] = []
+        for keys in by_slot.values():
+            channels = [by_key[key] for key in keys]
+            tail: list[Arg] = []
+            for names in channels:
+                tail += [layout.capacity(names[0]), msgpack.packb(names)]
+            packed = pack_args([len(keys), *keys], cache)
+            self._calls.append(_SlotCall(keys, channels, tail, packed, pack_args(tail, cache)))
+
+    def sends(self, head: Sequence[Arg]) -> SlotCalls:
+        """Return the calls that send to the members.
+
+        ``head`` is the calls' first arguments: now, the expiry bound, the
+        key TTL and the message packed up to its channel array.
+        """
+        packed_head = pack_args(head, {})
+        count = 3 + len(head)
+        return SlotCalls(
+            calls=[(call.keys, [*head, *call.tail]) for call in self._calls],
+            packed=[
+                b"*%d\r\n%b%b%b%b"
+                % (
+                    count + len(call.keys) + len(call.tail),
+                    _EVALSHA,
+                    call.packed,
+                    packed_head,
+                    call.packed_tail,
+                )
+                for call in self._calls
+            ],
+            channels=[call.channels for call in self._calls],
+        )
 
 
 @dataclass(frozen=True)
@@ -76,69 +124,29 @@ class SlotCalls:
 
 
 class FanoutPlans:
-    """The GROUP_SEND calls of the groups a layer sends to (see the module docstring)."""
+    """The plans of the groups a layer sends to (see the module docstring)."""
 
     def __init__(self, layout: Layout) -> None:
         self._layout = layout
-        self._plans: OrderedDict[str, _Plan] = OrderedDict()
+        self._plans: OrderedDict[str, Plan] = OrderedDict()
         self._members = 0
 
-    def calls(self, group: str, members: list[bytes], head: Sequence[Arg]) -> SlotCalls:
-        """Return the calls that send to ``members`` of ``group``.
-
-        ``head`` is the calls' first arguments: now, the expiry bound, the
-        key TTL and the message packed up to its channel array.
-        """
+    def kept(self, group: str) -> Plan | None:
+        """Return ``group``'s plan, if one is kept."""
         plan = self._plans.get(group)
-        if plan is None or plan.members != members:
-            plan = self._keep(group, _Plan(members, self._work_out(members)))
-        else:
+        if plan is not None:
             self._plans.move_to_end(group)
-        packed_head = pack_args(head, {})
-        count = 3 + len(head)
-        return SlotCalls(
-            calls=[(call.keys, [*head, *call.tail]) for call in plan.calls],
-            packed=[
-                b"*%d\r\n%b%b%b%b"
-                % (
-                    count + len(call.keys) + len(call.tail),
-                    _EVALSHA,
-                    call.packed,
-                    packed_head,
-                    call.packed_tail,
-                )
-                for call in plan.calls
-            ],
-            channels=[call.channels for call in plan.calls],
-        )
-
-    def _keep(self, group: str, plan: _Plan) -> _Plan:
-        old = self._plans.pop(group, None)
-        if old is not None:
-            self._members -= len(old.members)
-        self._plans[group] = plan
-        self._members += len(plan.members)
-        while self._members > MEMBER_BUDGET and len(self._plans) > 1:
-            _, dropped = self._plans.popitem(last=False)
-            self._members -= len(dropped.members)
         return plan
 
-    def _work_out(self, members: list[bytes]) -> list[_SlotCall]:
-        layout = self._layout
-        by_key: dict[str, list[str]] = {}
-        for member in members:
-            channel = member.decode("utf-8")
-            by_key.setdefault(layout.key(channel), []).append(channel)
-        by_slot: dict[int, list[str]] = {}
-        for key in by_key:
-            by_slot.setdefault(key_slot(key.encode("utf-8")), []).append(key)
-        cache: dict[tuple[type, Arg], bytes] = {}
-        calls: list[_SlotCall] = []
-        for keys in by_slot.values():
-            channels = [by_key[key] for key in keys]
-            tail: list[Arg] = []
-            for names in channels:
-                tail += [layout.capacity(names[0]), msgpack.packb(names)]
-            packed = pack_args([len(keys), *keys], cache)
-            calls.append(_SlotCall(keys, channels, tail, packed, pack_args(tail, cache)))
-        return calls
+    def make(self, group: str, digest: str, members: list[bytes]) -> Plan:
+        """Work out and keep ``group``'s plan for ``members``, whose list has ``digest``."""
+        plan = Plan(self._layout, digest, members)
+        old = self._plans.pop(group, None)
+        if old is not None:
+            self._members -= old.size
+        self._plans[group] = plan
+        self._members += plan.size
+        while self._members > MEMBER_BUDGET and len(self._plans) > 1:
+            _, dropped = self._plans.popitem(last=False)
+            self._members -= dropped.size
+        return plan

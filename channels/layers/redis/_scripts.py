@@ -38,6 +38,7 @@ from channels.layers.redis._redirect import cluster_command
 
 __all__ = [
     "GROUP_MEMBERS",
+    "GROUP_MEMBERS_IF_CHANGED",
     "GROUP_SEND",
     "GROUP_SEND_ALL",
     "SEND",
@@ -206,6 +207,20 @@ for _, key in ipairs(order) do
     push(key, table.concat(parts), names)
 end
 return full
+""")
+
+GROUP_MEMBERS_IF_CHANGED: Final = Script("""
+-- KEYS[1]: group key. ARGV[1]: memberships added before this have expired;
+-- ARGV[2]: the digest of the member list the caller has (or empty). Returns
+-- the list's digest, followed by the members unless that is ARGV[2].
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local digest = redis.sha1hex(table.concat(members, '\\n'))
+if digest == ARGV[2] then
+    return {digest}
+end
+table.insert(members, 1, digest)
+return members
 """)
 
 GROUP_MEMBERS: Final = Script("""

@@ -81,6 +81,7 @@ from channels.layers.redis._receiving import Receiver
 from channels.layers.redis._redirect import REFUSED, cluster_command
 from channels.layers.redis._scripts import (
     GROUP_MEMBERS,
+    GROUP_MEMBERS_IF_CHANGED,
     GROUP_SEND,
     GROUP_SEND_ALL,
     SEND,
@@ -344,7 +345,7 @@ class RedisChannelLayer(BaseChannelLayer):
             await self.__group_send_on_cluster(group, payload, now, self.__plans)
             return
         layout = self.__layout
-        members = [name.decode("utf-8") for name in await self.__members(group, now)]
+        members = await self.__members(group, now)
         if not members:
             self.__encode(payload)  # still reject what could never be sent
             return
@@ -381,7 +382,7 @@ class RedisChannelLayer(BaseChannelLayer):
         for (_, keys, _), full in zip(batches, replies, strict=True):
             self.__log_full(group, [name for index in full for name in by_key[keys[index - 1]]])
 
-    async def __members(self, group: str, now: float) -> list[bytes]:
+    async def __members(self, group: str, now: float) -> list[str]:
         """Return ``group``'s members, dropping those past group expiry."""
         keys, args = [self._group_key(group)], [now - self.group_expiry]
         if self.__cluster:
@@ -389,7 +390,7 @@ class RedisChannelLayer(BaseChannelLayer):
             [raw] = await self.__on_nodes(GROUP_MEMBERS, [(keys, args)])
         else:
             raw = await self.__run(self.__group_shard(group), GROUP_MEMBERS, keys, args)
-        return [bytes(name) for name in raw]
+        return [bytes(name).decode("utf-8") for name in raw]
 
     # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
     async def __group_send_on_cluster(
@@ -397,11 +398,17 @@ class RedisChannelLayer(BaseChannelLayer):
     ) -> None:
         # Packed before the members are read, so a bad message sends nothing.
         head = script_head(self.__encode({**payload, CHANNEL_KEY: []}))
-        members = await self.__members(group, now)
-        if not members:
-            return
+        plan = plans.kept(group)
+        keys = [self._group_key(group)]
+        args: list[Arg] = [now - self.group_expiry, "" if plan is None else plan.digest]
+        [reply] = await self.__on_nodes(GROUP_MEMBERS_IF_CHANGED, [(keys, args)])
+        digest, *members = (bytes(item) for item in reply)
+        if plan is None or digest.decode() != plan.digest:
+            if not members:
+                return
+            plan = plans.make(group, digest.decode(), members)
         layout = self.__layout
-        sends = plans.calls(group, members, [now, layout.expired_before(now), layout.ttl(), head])
+        sends = plan.sends([now, layout.expired_before(now), layout.ttl(), head])
         replies = await self.__on_nodes(GROUP_SEND, sends.calls, sends.packed)
         self.__log_full(group, sends.full(replies))
 

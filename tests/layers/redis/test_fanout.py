@@ -48,14 +48,14 @@ HEAD: list[Arg] = [1_700_000_000.5, 1_699_999_940, 61, b"\x82\xa4type\xa1t\xb0__
 
 class TestFanoutPlans:
     def test_the_packed_calls_are_what_redis_py_would_send(self) -> None:
-        sends = FanoutPlans(_layout()).calls("room", MEMBERS, HEAD)
+        sends = FanoutPlans(_layout()).make("room", "d", MEMBERS).sends(HEAD)
         assert len(sends.calls) == len(sends.packed) == len(sends.channels)
         for (keys, args), data in zip(sends.calls, sends.packed, strict=True):
             assert data == pack_command(("EVALSHA", GROUP_SEND.sha, len(keys), *keys, *args), {})
 
     def test_each_call_holds_one_slot_and_every_member_once_with_its_capacity(self) -> None:
         layout = _layout()
-        sends = FanoutPlans(layout).calls("room", MEMBERS, HEAD)
+        sends = FanoutPlans(layout).make("room", "d", MEMBERS).sends(HEAD)
         by_key: dict[str, list[str]] = {}
         for (keys, args), channels in zip(sends.calls, sends.channels, strict=True):
             assert len({key_slot(key.encode()) for key in keys}) == 1
@@ -76,7 +76,7 @@ class TestFanoutPlans:
         assert by_key[layout.key("proc.x!1")] == ["proc.x!1", "proc.x!2"]
 
     def test_full_keys_are_reported_by_their_channels(self) -> None:
-        sends = FanoutPlans(_layout()).calls("room", MEMBERS, HEAD)
+        sends = FanoutPlans(_layout()).make("room", "d", MEMBERS).sends(HEAD)
         process = next(
             (call, keys.index(key))
             for call, (keys, _) in enumerate(sends.calls)
@@ -87,22 +87,25 @@ class TestFanoutPlans:
         replies[process[0]].append(process[1] + 1)
         assert sends.full(replies) == ["proc.x!1", "proc.x!2"]
 
-    def test_kept_while_the_members_stay_and_worked_out_again_when_they_change(self) -> None:
+    def test_a_plan_is_kept_per_group_with_its_digest(self) -> None:
         plans = FanoutPlans(_layout())
-        first = plans.calls("room", MEMBERS, HEAD)
-        again = plans.calls("room", list(MEMBERS), HEAD)
-        assert all(a is b for a, b in zip(again.channels, first.channels, strict=True))
-        changed = plans.calls("room", [*MEMBERS, b"late"], HEAD)
-        assert any(["late"] in channels for channels in changed.channels)
-        assert not any(["late"] in channels for channels in first.channels)
+        assert plans.kept("room") is None
+        plan = plans.make("room", "d1", MEMBERS)
+        assert plans.kept("room") is plan
+        assert plan.digest == "d1"
+        assert plans.kept("other") is None
+        replaced = plans.make("room", "d2", [*MEMBERS, b"late"])
+        assert plans.kept("room") is replaced
+        assert any(["late"] in channels for channels in replaced.sends(HEAD).channels)
+        assert not any(["late"] in channels for channels in plan.sends(HEAD).channels)
 
     def test_the_least_recently_sent_groups_go_past_the_budget(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(_fanout, "MEMBER_BUDGET", 2 * len(MEMBERS))
         plans = FanoutPlans(_layout())
-        kept = {group: plans.calls(group, MEMBERS, HEAD).channels[0] for group in ("a", "b")}
-        plans.calls("a", MEMBERS, HEAD)  # "b" is now the least recent
-        plans.calls("c", MEMBERS, HEAD)
-        assert plans.calls("a", MEMBERS, HEAD).channels[0] is kept["a"]
-        assert plans.calls("b", MEMBERS, HEAD).channels[0] is not kept["b"]
+        kept = {group: plans.make(group, "d", MEMBERS) for group in ("a", "b")}
+        assert plans.kept("a") is kept["a"]  # "b" is now the least recent
+        plans.make("c", "d", MEMBERS)
+        assert plans.kept("a") is kept["a"]
+        assert plans.kept("b") is None
