@@ -29,7 +29,7 @@ import asyncio
 import functools
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, cast
+from typing import NamedTuple, TypeAlias, cast
 
 from redis._parsers import BaseParser
 from redis.asyncio.connection import AbstractConnection
@@ -40,7 +40,10 @@ from channels.layers.redis._connections import Connections, ConnectionSource, ta
 from channels.layers.redis._errors import CONNECTION_ERRORS, HostErrors
 from channels.layers.redis._resp import Push, ReplyProtocol, pack_command
 
-__all__ = ["Lost", "Publisher", "Publishers", "Replies"]
+__all__ = ["Lost", "Popped", "Publisher", "Publishers", "Replies"]
+
+Popped: TypeAlias = "list[tuple[bytes, float]]"
+"""What a ZPOPMIN without a count took: (member, score) pairs, none or one."""
 
 # redis-py's own mapping of an error reply to its exception; redis-py leaves it unannotated.
 _parse_error = cast("Callable[[str], Exception]", BaseParser.parse_error)  # pyright: ignore[reportUnknownMemberType] -- see above
@@ -196,6 +199,24 @@ class Publisher:
         )
         return waiter
 
+    async def pop_min(self, key: str, doing: str) -> asyncio.Future[Popped]:
+        """Write a ZPOPMIN of ``key``; return its outcome, the (member, score) pairs popped.
+
+        The outcome is a future of its own, not the caller's: a caller that
+        shields it and is cancelled still leaves it to be read.
+        """
+        waiter = await self.write(doing, [("ZPOPMIN", key)])
+        popped: asyncio.Future[Popped] = asyncio.get_running_loop().create_future()
+
+        def finish(done: asyncio.Future[object]) -> None:
+            try:
+                popped.set_result(_pairs(self.result(done.result(), doing)))
+            except Exception as exc:
+                popped.set_exception(exc)
+
+        waiter.add_done_callback(finish)
+        return popped
+
     def result(self, reply: object, doing: str) -> object:
         """Return a waiter's ``reply``; raise for a lost connection or an error reply."""
         if isinstance(reply, Lost):
@@ -297,3 +318,14 @@ class Publishers:
         """Close every publisher made (see Publisher.aclose)."""
         for publisher in [*self._made.values(), *self._nodes.values()]:
             await publisher.aclose()
+
+
+def _pairs(reply: object) -> Popped:
+    """ZPOPMIN's raw reply (``[member, score]`` or empty) as redis-py gives it: pairs."""
+    items = cast("list[bytes | float]", reply) if isinstance(reply, list) else None
+    if items is None or len(items) not in (0, 2):
+        raise InvalidResponse(f"Redis answered ZPOPMIN with {reply!r}")
+    if not items:
+        return []
+    member, score = items
+    return [(cast(bytes, member), float(score))]

@@ -15,16 +15,14 @@ import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import TypeAlias, cast
-
-from redis.exceptions import InvalidResponse
+from typing import cast
 
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._errors import LayerConnectionError
 from channels.layers.redis._layout import Layout
 from channels.layers.redis._layout import Message as _Message
-from channels.layers.redis._publisher import Publishers
+from channels.layers.redis._publisher import Popped, Publishers
 from channels.layers.redis._reader import ShardReader
 from channels.layers.redis._redirect import REFUSED
 from channels.layers.redis._serializers import CHANNEL_KEY
@@ -33,8 +31,6 @@ from channels.layers.redis.serializers import MessageDecodeError
 __all__ = ["Receiver"]
 
 logger = logging.getLogger("channels.layers.redis.core")
-
-_Popped: TypeAlias = "list[tuple[bytes | str, float]]"
 
 
 @dataclass
@@ -124,7 +120,7 @@ class Receiver:
         # Returns of such messages to Redis under way.
         self._returning = 0
         # Normal channel -> its receiver's own pop, while it is out.
-        self._popping: dict[str, asyncio.Future[_Popped]] = {}
+        self._popping: dict[str, asyncio.Future[Popped]] = {}
         self._drops = drops
 
     # -- receiving ---------------------------------------------------------------
@@ -228,31 +224,20 @@ class Receiver:
         for member, score in popped:
             self.dispatch(shard, key, member, score, popped_by_receiver=True)
 
-    async def _start_pop(self, shard: int, key: str, channel: str) -> asyncio.Future[_Popped]:
-        """Send a ZPOPMIN of ``key``; return its outcome, which the caller's cancelling leaves be.
+    async def _start_pop(self, shard: int, key: str, channel: str) -> asyncio.Future[Popped]:
+        """Send a ZPOPMIN of ``key`` on the loop's sending connection to its server or node.
 
-        It goes over the loop's sending connection to the key's server (or
-        cluster node): no task, and in order with the loop's sends.
+        In order with the loop's sends, and without a task: the outcome
+        returned does not depend on the caller, whose cancelling leaves it be.
         """
-        doing = f"receive from {channel!r}"
         with self._layout.errors(shard):
             if self._connections.clustered:
                 sender = await self._senders.on_node_of(shard)
             else:
                 sender = self._senders.of(shard)
-            waiter = await sender.write(doing, [("ZPOPMIN", key)])
-        popped: asyncio.Future[_Popped] = asyncio.get_running_loop().create_future()
+            return await sender.pop_min(key, f"receive from {channel!r}")
 
-        def finish(done: asyncio.Future[object]) -> None:
-            try:
-                popped.set_result(_pairs(sender.result(done.result(), doing)))
-            except Exception as exc:
-                popped.set_exception(exc)
-
-        waiter.add_done_callback(finish)
-        return popped
-
-    def _strand(self, shard: int, key: str, done: asyncio.Future[_Popped]) -> None:
+    def _strand(self, shard: int, key: str, done: asyncio.Future[Popped]) -> None:
         if done.cancelled() or done.exception() is not None:
             return
         for member, score in done.result():
@@ -456,14 +441,3 @@ async def _put_back(
                 await senders.of(shard).commands("put back unreceived messages", commands)
     except LayerConnectionError:
         logger.exception("lost %d received message(s) that no receiver took", len(stranded))
-
-
-def _pairs(reply: object) -> _Popped:
-    """ZPOPMIN's raw reply (``[member, score]`` or empty) as redis-py gives it: pairs."""
-    items = cast("list[bytes | float]", reply) if isinstance(reply, list) else None
-    if items is None or len(items) not in (0, 2):
-        raise InvalidResponse(f"Redis answered ZPOPMIN with {reply!r}")
-    if not items:
-        return []
-    member, score = items
-    return [(cast(bytes, member), float(score))]

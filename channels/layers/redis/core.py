@@ -16,20 +16,16 @@ Groups survive lost Redis state: the layer remembers the memberships of its
 own process-specific channels and puts them back on a shard whose server
 restarted or failed over (``_memberships``).
 
-group_send: with one server, the stock msgpack serializer unencrypted, no
-``channel_capacity`` patterns and ``serialize``/``deserialize`` not
-overridden, one script reads the group and writes every member's copy inside
-Redis (its limits are in ``_scripts``); otherwise one round trip reads the
-members and one per shard writes the copies built here (on a cluster with
-the stock codec, from the message packed once and each key's channel array,
-worked out once per group: ``_fanout``).
+group_send reads the members and writes their copies in one of three ways,
+chosen when the layer is built (``_group_send``): in one script on one
+server, planned once per member list on a cluster, or built here.
 
 Connections: each event loop has its own pools (a pool cannot cross loops),
 released by close() and when the loop shuts down (``_loops``), so code that
 runs the layer through ``async_to_sync`` does not leak connections. A pool
 waits for a free connection rather than failing with "Too many connections",
 and retries a command once on a fresh connection after a lost one. Sends go
-over a pipelined connection of their own per host (``_publisher``), written
+over a pipelined connection of their own per host (``_runner``), written
 once and never resent; a receive's own pop and put-backs share it.
 
 Sharding: a group, a process-specific channel's process key and a normal
@@ -44,7 +40,6 @@ built-in ConnectionError and a redis-py one) naming the host.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 import uuid
@@ -58,7 +53,7 @@ from channels.layers.base import BaseChannelLayer, CapacityPattern
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._errors import HostErrors, LayerConnectionError
-from channels.layers.redis._fanout import FanoutPlans
+from channels.layers.redis._group_send import Groups, GroupSender
 from channels.layers.redis._hosts import (
     HostConfig,
     consistent_hash,
@@ -75,21 +70,11 @@ from channels.layers.redis._keys import (
 from channels.layers.redis._layout import Layout
 from channels.layers.redis._loops import LoopStates
 from channels.layers.redis._memberships import Memberships
-from channels.layers.redis._nodes import run_on_nodes
 from channels.layers.redis._publisher import Publishers
 from channels.layers.redis._receiving import Receiver
-from channels.layers.redis._redirect import REFUSED, cluster_command
-from channels.layers.redis._scripts import (
-    GROUP_MEMBERS,
-    GROUP_MEMBERS_IF_CHANGED,
-    GROUP_SEND,
-    GROUP_SEND_ALL,
-    SEND,
-    Arg,
-    Script,
-    pack_channels,
-    script_head,
-)
+from channels.layers.redis._redirect import cluster_command
+from channels.layers.redis._runner import LoopState, Runner
+from channels.layers.redis._scripts import SEND, Arg
 from channels.layers.redis._serializers import (
     CHANNEL_KEY,
     MAX_MESSAGE_SIZE,
@@ -104,33 +89,6 @@ from channels.types import ChannelMessage, ReceivedMessage
 __all__ = ["LayerConnectionError", "RedisChannelLayer"]
 
 logger = logging.getLogger(__name__)
-
-
-class _LoopState:
-    """What the layer holds for one event loop: its connections, senders and receiver.
-
-    A sender (``_publisher.Publisher``) is a pipelined connection per host
-    that carries ``send``, and a receiver's own pops and put-backs: several
-    event-loop turns cheaper per command than a pooled redis-py one, and in
-    the order written. (Not on a cluster: there commands follow the slot.)
-    """
-
-    __slots__ = ("connections", "receiver", "senders")
-
-    def __init__(self, connections: Connections, senders: Publishers, receiver: Receiver) -> None:
-        self.connections = connections
-        self.senders = senders
-        self.receiver = receiver
-
-    async def aclose(self) -> None:
-        """Stop the readers (they return unclaimed messages first), then close the connections."""
-        try:
-            await self.receiver.aclose()
-        finally:
-            try:
-                await self.senders.aclose()
-            finally:
-                await self.connections.aclose()
 
 
 class RedisChannelLayer(BaseChannelLayer):
@@ -210,14 +168,7 @@ class RedisChannelLayer(BaseChannelLayer):
             and type(self).deserialize is RedisChannelLayer.deserialize
         )
         # Copies of a group message can be built from one packing (in Python or Lua).
-        self.__plain_codec = own_codec and self.__codec.plain_msgpack
-        # group_send may build every copy inside Redis: see the module docstring.
-        self.__packs_in_script = (
-            self.ring_size == 1
-            and not self.__cluster
-            and self.__plain_codec
-            and not self.channel_capacity
-        )
+        plain_codec = own_codec and self.__codec.plain_msgpack
         self.__host_errors = [HostErrors(describe_host(host)) for host in self.hosts]
         self.__layout = Layout(
             prefix=self.prefix,
@@ -233,11 +184,25 @@ class RedisChannelLayer(BaseChannelLayer):
             reconnect_timeout=self._reconnect_timeout,
             cluster=self.__cluster,
         )
-        # A cluster group_send keeps each group's calls, packed (see _fanout).
-        self.__plans = FanoutPlans(self.__layout) if self.__cluster and self.__plain_codec else None
         self.__drops = DropLog(logger)
         self.__memberships = Memberships(self.group_expiry, self.__receives)
         self.__states = LoopStates(self.__new_state)
+        self.__runner = Runner(self.__layout, self.__states)
+        self.__group_sender = GroupSender(
+            self.__layout,
+            self.__runner,
+            Groups(self._group_key, self.__group_shard, self.group_expiry),
+            self.__drops,
+            plain_codec=plain_codec,
+            in_script=(
+                # group_send may build every copy inside Redis: see the module docstring.
+                self.ring_size == 1
+                and not self.__cluster
+                and plain_codec
+                and not self.channel_capacity
+            ),
+            capacity=self.capacity,
+        )
 
     def __repr__(self) -> str:
         hosts = [describe_host(host) for host in self.hosts]
@@ -286,10 +251,9 @@ class RedisChannelLayer(BaseChannelLayer):
         shard = layout.shard(channel)
         keys = [layout.key(channel)]
         args: list[Arg] = [data, now, layout.expired_before(now), capacity, layout.ttl()]
-        state = self.__state()
         # In order after what this loop popped of the channel and nobody took.
-        await state.receiver.settle(channel)
-        sent = await self.__pipelined(state, shard, f"send to {channel!r}", SEND, keys, args)
+        await self.__state().receiver.settle(channel)
+        sent = await self.__runner.pipelined(shard, f"send to {channel!r}", SEND, keys, args)
         if not sent:
             raise ChannelFull(channel, capacity)
 
@@ -330,117 +294,12 @@ class RedisChannelLayer(BaseChannelLayer):
     async def group_send(self, group: str, message: ChannelMessage) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped and logged.
 
-        One round trip reads the members, then one per shard that holds them
-        writes every copy at once, whatever the group's size. On a cluster the
-        copies go in one pipeline, one script call per slot, which redis-py
-        sends to every node that holds members at the same time.
+        One round trip reads the members (or reads them and writes every copy,
+        in one script), then one per shard (or cluster node) that holds them
+        writes the copies, whatever the group's size (see ``_group_send``).
         """
         self.require_valid_group_name(group)
-        payload = outgoing(message)
-        now = time.time()
-        if self.__packs_in_script:
-            await self.__group_send_in_script(group, payload, now)
-            return
-        if self.__plans is not None:
-            await self.__group_send_on_cluster(group, payload, now, self.__plans)
-            return
-        layout = self.__layout
-        members = await self.__members(group, now)
-        if not members:
-            self.__encode(payload)  # still reject what could never be sent
-            return
-        # One copy per Redis key: a process key carries every local member.
-        by_key: dict[str, list[str]] = {}
-        for channel in members:
-            by_key.setdefault(layout.key(channel), []).append(channel)
-        by_shard: dict[int, list[str]] = {}
-        for key, channels in by_key.items():
-            by_shard.setdefault(layout.shard(channels[0]), []).append(key)
-        # Serialise every copy before writing any, so a bad message sends none.
-        if self.__plain_codec:
-            # Packed once; each copy appends its channels, as the script would.
-            head = script_head(self.__encode({**payload, CHANNEL_KEY: []}))
-            copy_for = functools.partial(pack_channels, head)
-        else:
-            copy_for = functools.partial(self.__copy_for, payload)
-        batches: list[tuple[int, list[str], list[Arg]]] = []
-        for shard, keys in by_shard.items():
-            # Every copy whole, after an empty head.
-            args: list[Arg] = [now, layout.expired_before(now), layout.ttl(), b""]
-            for key in keys:
-                channels = by_key[key]
-                args.append(self.get_capacity(channels[0]))
-                args.append(copy_for(channels))
-            batches.append((shard, keys, args))
-        if self.__cluster:
-            calls = [(keys, args) for _, keys, args in batches]
-            replies = await self.__on_nodes(GROUP_SEND, calls)
-        else:
-            replies = [
-                await self.__run(shard, GROUP_SEND, keys, args) for shard, keys, args in batches
-            ]
-        for (_, keys, _), full in zip(batches, replies, strict=True):
-            self.__log_full(group, [name for index in full for name in by_key[keys[index - 1]]])
-
-    async def __members(self, group: str, now: float) -> list[str]:
-        """Return ``group``'s members, dropping those past group expiry."""
-        keys, args = [self._group_key(group)], [now - self.group_expiry]
-        if self.__cluster:
-            # Read by the same parser as the copies' replies: much faster for large groups.
-            [raw] = await self.__on_nodes(GROUP_MEMBERS, [(keys, args)])
-        else:
-            raw = await self.__run(self.__group_shard(group), GROUP_MEMBERS, keys, args)
-        return [bytes(name).decode("utf-8") for name in raw]
-
-    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
-    async def __group_send_on_cluster(
-        self, group: str, payload: dict[str, Any], now: float, plans: FanoutPlans
-    ) -> None:
-        # Packed before the members are read, so a bad message sends nothing.
-        head = script_head(self.__encode({**payload, CHANNEL_KEY: []}))
-        plan = plans.kept(group)
-        keys = [self._group_key(group)]
-        args: list[Arg] = [now - self.group_expiry, "" if plan is None else plan.digest]
-        [reply] = await self.__on_nodes(GROUP_MEMBERS_IF_CHANGED, [(keys, args)])
-        digest, *members = (bytes(item) for item in reply)
-        if plan is None or digest.decode() != plan.digest:
-            if not members:
-                return
-            plan = plans.make(group, digest.decode(), members)
-        layout = self.__layout
-        sends = plan.sends([now, layout.expired_before(now), layout.ttl(), head])
-        replies = await self.__on_nodes(GROUP_SEND, sends.calls, sends.packed)
-        self.__log_full(group, sends.full(replies))
-
-    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
-    def __copy_for(self, payload: dict[str, Any], channels: list[str]) -> bytes:
-        return self.__encode({**payload, CHANNEL_KEY: channels})
-
-    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
-    async def __group_send_in_script(self, group: str, payload: dict[str, Any], now: float) -> None:
-        # Packed with an empty channel array last: the script appends each
-        # key's channels in its place.
-        head = script_head(self.__encode({**payload, CHANNEL_KEY: []}))
-        layout = self.__layout
-        full = await self.__run(
-            0,
-            GROUP_SEND_ALL,
-            [self._group_key(group)],
-            [
-                now - self.group_expiry,
-                self.prefix,
-                now,
-                layout.expired_before(now),
-                layout.ttl(),
-                self.capacity,
-                head,
-            ],
-        )
-        self.__log_full(group, [bytes(name).decode("utf-8") for name in full])
-
-    def __log_full(self, group: str, channels: list[str]) -> None:
-        for channel in channels:
-            self.__drops.dropped(channel, f"it is full, so group_send to {group!r} skipped it")
+        await self.__group_sender.send(group, outgoing(message), time.time())
 
     # -- receiving -------------------------------------------------------------
 
@@ -502,65 +361,11 @@ class RedisChannelLayer(BaseChannelLayer):
             return key_slot(self._group_key(group).encode("utf-8"))
         return self.consistent_hash(group)
 
-    def __new_state(self) -> _LoopState:
+    def __new_state(self) -> LoopState:
         connections = Connections(self.__memberships.hook(self.hosts))
         senders = Publishers(connections, self.__host_errors)
         receiver = Receiver(self.__layout, connections, senders, self.__drops)
-        return _LoopState(connections, senders, receiver)
+        return LoopState(connections, senders, receiver)
 
-    def __state(self) -> _LoopState:
-        return self.__states.get()
-
-    async def __on_nodes(
-        self,
-        script: Script,
-        calls: Sequence[tuple[Sequence[str], Sequence[Arg]]],
-        packed: Sequence[bytes] | None = None,
-    ) -> list[Any]:  # Any: Lua replies
-        """Run ``script`` once per call on a cluster, a batch per node (see ``_nodes``)."""
-        connections = self.__state().connections
-        with self.__layout.errors(0):
-            replies = await run_on_nodes(connections.cluster(), script, calls, packed)
-        connections.answered.add(0)
-        return replies
-
-    async def __pipelined(
-        self,
-        state: _LoopState,
-        shard: int,
-        doing: str,
-        script: Script,
-        keys: Sequence[str],
-        args: Sequence[Arg],
-    ) -> Any:  # Any: a Lua reply
-        """Run ``script`` on the shard's sending connection (see _LoopState).
-
-        On a cluster, on the connection of the slot's node; but through the
-        cluster client, which finds the slot's owner, when that connection
-        cannot be made (a failed master) or the node refused the call (a slot
-        moving or moved): in both cases nothing was run.
-        """
-        if not self.__cluster:
-            reply = await script.run_on(state.senders.of(shard), doing, keys, args)
-        else:
-            try:
-                with self.__layout.errors(shard):
-                    sender = await state.senders.on_node_of(shard)
-                    await sender.connect(doing)
-            except LayerConnectionError:
-                return await self.__run(shard, script, keys, args)
-            try:
-                reply = await script.run_on(sender, doing, keys, args)
-            except REFUSED:
-                return await self.__run(shard, script, keys, args)
-        state.connections.answered.add(shard)
-        return reply
-
-    async def __run(
-        self, shard: int, script: Script, keys: Sequence[str], args: Sequence[str | bytes | float]
-    ) -> Any:  # Any: a Lua reply
-        connections = self.__state().connections
-        with self.__layout.errors(shard):
-            reply = await script.run(connections.client(shard), keys, args)
-        connections.answered.add(shard)
-        return reply
+    def __state(self) -> LoopState:
+        return self.__runner.state()

@@ -1,0 +1,187 @@
+"""``RedisChannelLayer.group_send``: reading a group's members and writing their copies.
+
+One of three ways, fixed when the layer is built:
+
+* **In one script** (one server, the stock msgpack codec unencrypted and not
+  overridden, no ``channel_capacity`` patterns): ``GROUP_SEND_ALL`` reads the
+  group and writes every copy inside Redis (its limits are in ``_scripts``).
+* **Planned** (a cluster with that codec): the members' keys, slots and
+  packed channel arrays are worked out once per member list (``_fanout``),
+  and the message goes once per slot call.
+* **Built here** (otherwise): one round trip reads the members, every copy
+  is serialised before any is written (so a bad message sends none), then
+  one round trip per shard (on a cluster, one pipeline per node) writes them.
+
+A process-specific channel's copy goes to its process's key once, naming
+every member of that process. A full member is skipped and logged.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from channels.layers.redis._drops import DropLog
+from channels.layers.redis._fanout import FanoutPlans
+from channels.layers.redis._layout import Layout
+from channels.layers.redis._runner import Runner
+from channels.layers.redis._scripts import (
+    GROUP_MEMBERS,
+    GROUP_MEMBERS_IF_CHANGED,
+    GROUP_SEND,
+    GROUP_SEND_ALL,
+    Arg,
+    pack_channels,
+    script_head,
+)
+from channels.layers.redis._serializers import CHANNEL_KEY
+
+__all__ = ["GroupSender", "Groups"]
+
+# Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
+_Payload = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Where a layer's groups live and how long memberships last."""
+
+    key: Callable[[str], str]
+    """The Redis key of a group."""
+    shard: Callable[[str], int]
+    """The shard of a group's key (its slot on a cluster)."""
+    expiry: float
+    """Seconds a membership lasts (``group_expiry``)."""
+
+
+class GroupSender:
+    """group_send for one layer (see the module docstring for its three ways)."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        runner: Runner,
+        groups: Groups,
+        drops: DropLog,
+        *,
+        plain_codec: bool,
+        in_script: bool,
+        capacity: int,
+    ) -> None:
+        self._layout = layout
+        self._runner = runner
+        self._groups = groups
+        self._drops = drops
+        self._plain_codec = plain_codec
+        self._in_script = in_script
+        self._capacity = capacity
+        self._plans = FanoutPlans(layout) if layout.cluster and plain_codec else None
+
+    async def send(self, group: str, payload: _Payload, now: float) -> None:
+        """Send ``payload`` to every member of ``group`` (a name already checked)."""
+        if self._in_script:
+            await self._in_one_script(group, payload, now)
+        elif self._plans is not None:
+            await self._planned(group, payload, now, self._plans)
+        else:
+            await self._built_here(group, payload, now)
+
+    def _head(self, payload: _Payload) -> bytes:
+        """``payload`` packed with an empty channel array last, minus that array."""
+        return script_head(self._layout.encode({**payload, CHANNEL_KEY: []}))
+
+    def _full(self, group: str, channels: list[str]) -> None:
+        for channel in channels:
+            self._drops.dropped(channel, f"it is full, so group_send to {group!r} skipped it")
+
+    async def _in_one_script(self, group: str, payload: _Payload, now: float) -> None:
+        layout = self._layout
+        full = await self._runner.run(
+            0,
+            GROUP_SEND_ALL,
+            [self._groups.key(group)],
+            [
+                now - self._groups.expiry,
+                layout.prefix,
+                now,
+                layout.expired_before(now),
+                layout.ttl(),
+                self._capacity,
+                self._head(payload),
+            ],
+        )
+        self._full(group, [bytes(name).decode("utf-8") for name in full])
+
+    async def _planned(self, group: str, payload: _Payload, now: float, plans: FanoutPlans) -> None:
+        # Packed before the members are read, so a bad message sends nothing.
+        head = self._head(payload)
+        plan = plans.kept(group)
+        keys = [self._groups.key(group)]
+        args: list[Arg] = [now - self._groups.expiry, "" if plan is None else plan.digest]
+        [reply] = await self._runner.on_nodes(GROUP_MEMBERS_IF_CHANGED, [(keys, args)])
+        digest, *members = (bytes(item) for item in reply)
+        if plan is None or digest.decode() != plan.digest:
+            if not members:
+                return
+            plan = plans.make(group, digest.decode(), members)
+        layout = self._layout
+        sends = plan.sends([now, layout.expired_before(now), layout.ttl(), head])
+        replies = await self._runner.on_nodes(GROUP_SEND, sends.calls, sends.packed)
+        self._full(group, sends.full(replies))
+
+    async def _members(self, group: str, now: float) -> list[str]:
+        """Return ``group``'s members, dropping those past group expiry."""
+        keys, args = [self._groups.key(group)], [now - self._groups.expiry]
+        if self._layout.cluster:
+            # Read by the same parser as the copies' replies: much faster for large groups.
+            [raw] = await self._runner.on_nodes(GROUP_MEMBERS, [(keys, args)])
+        else:
+            raw = await self._runner.run(self._groups.shard(group), GROUP_MEMBERS, keys, args)
+        return [bytes(name).decode("utf-8") for name in raw]
+
+    async def _built_here(self, group: str, payload: _Payload, now: float) -> None:
+        layout = self._layout
+        members = await self._members(group, now)
+        if not members:
+            layout.encode(payload)  # still reject what could never be sent
+            return
+        # One copy per Redis key: a process key carries every local member.
+        by_key: dict[str, list[str]] = {}
+        for channel in members:
+            by_key.setdefault(layout.key(channel), []).append(channel)
+        by_shard: dict[int, list[str]] = {}
+        for key, channels in by_key.items():
+            by_shard.setdefault(layout.shard(channels[0]), []).append(key)
+        # Serialise every copy before writing any, so a bad message sends none.
+        copy_for: Callable[[list[str]], bytes]
+        if self._plain_codec:
+            # Packed once; each copy appends its channels, as the script would.
+            copy_for = functools.partial(pack_channels, self._head(payload))
+        else:
+            copy_for = functools.partial(_whole_copy, layout, payload)
+        batches: list[tuple[int, list[str], list[Arg]]] = []
+        for shard, keys in by_shard.items():
+            # Every copy whole, after an empty head.
+            args: list[Arg] = [now, layout.expired_before(now), layout.ttl(), b""]
+            for key in keys:
+                channels = by_key[key]
+                args.append(layout.capacity(channels[0]))
+                args.append(copy_for(channels))
+            batches.append((shard, keys, args))
+        if layout.cluster:
+            calls = [(keys, args) for _, keys, args in batches]
+            replies = await self._runner.on_nodes(GROUP_SEND, calls)
+        else:
+            replies = [
+                await self._runner.run(shard, GROUP_SEND, keys, args)
+                for shard, keys, args in batches
+            ]
+        for (_, keys, _), full in zip(batches, replies, strict=True):
+            self._full(group, [name for index in full for name in by_key[keys[index - 1]]])
+
+
+def _whole_copy(layout: Layout, payload: _Payload, channels: list[str]) -> bytes:
+    """``payload`` for ``channels``, serialised by the layer's own (maybe overridden) codec."""
+    return layout.encode({**payload, CHANNEL_KEY: channels})
