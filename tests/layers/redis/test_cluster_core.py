@@ -447,9 +447,10 @@ class TestCost:
             assert {port: after[port][0] - before[port][0] for port in after} == dict(expected)
             assert all(after[port][1] == before[port][1] for port in after)
             # All of them came to each node in a batch: a handful of socket reads
-            # (this test's own INFO included), not one per call.
+            # (this test's own INFO included; 5 or 6 seen, 7 once under load), not
+            # one per call (at least 10 on every node: the buckets' slots are fixed).
             for port, count in reads.items():
-                assert count <= 6 < expected[port], (port, count, expected[port])
+                assert count <= 8 < expected[port], (port, count, expected[port])
 
             # Each member got it exactly once: the next message is a marker.
             for channel in normal:
