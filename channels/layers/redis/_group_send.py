@@ -34,6 +34,8 @@ from channels.layers.redis._scripts import (
     GROUP_SEND_ALL,
     Arg,
     pack_channels,
+    reply_indexes,
+    reply_strings,
     script_head,
 )
 from channels.layers.redis._serializers import CHANNEL_KEY
@@ -112,7 +114,7 @@ class GroupSender:
                 self._head(payload),
             ],
         )
-        self._full(group, [bytes(name).decode("utf-8") for name in full])
+        self._full(group, [name.decode("utf-8") for name in reply_strings(full)])
 
     async def _planned(self, group: str, payload: _Payload, now: float, plans: FanoutPlans) -> None:
         # Packed before the members are read, so a bad message sends nothing.
@@ -121,7 +123,7 @@ class GroupSender:
         keys = [self._groups.key(group)]
         args: list[Arg] = [now - self._groups.expiry, "" if plan is None else plan.digest]
         [reply] = await self._runner.on_nodes(GROUP_MEMBERS_IF_CHANGED, [(keys, args)])
-        digest, *members = (bytes(item) for item in reply)
+        digest, *members = reply_strings(reply)
         if plan is None or digest.decode() != plan.digest:
             if not members:
                 return
@@ -129,7 +131,7 @@ class GroupSender:
         layout = self._layout
         sends = plan.sends([now, layout.expired_before(now), layout.ttl(), head])
         replies = await self._runner.on_nodes(GROUP_SEND, sends.calls, sends.packed)
-        self._full(group, sends.full(replies))
+        self._full(group, sends.full([reply_indexes(reply) for reply in replies]))
 
     async def _members(self, group: str, now: float) -> list[str]:
         """Return ``group``'s members, dropping those past group expiry."""
@@ -139,7 +141,7 @@ class GroupSender:
             [raw] = await self._runner.on_nodes(GROUP_MEMBERS, [(keys, args)])
         else:
             raw = await self._runner.run(self._groups.shard(group), GROUP_MEMBERS, keys, args)
-        return [bytes(name).decode("utf-8") for name in raw]
+        return [name.decode("utf-8") for name in reply_strings(raw)]
 
     async def _built_here(self, group: str, payload: _Payload, now: float) -> None:
         layout = self._layout
@@ -178,7 +180,8 @@ class GroupSender:
                 await self._runner.run(shard, GROUP_SEND, keys, args)
                 for shard, keys, args in batches
             ]
-        for (_, keys, _), full in zip(batches, replies, strict=True):
+        for (_, keys, _), reply in zip(batches, replies, strict=True):
+            full = reply_indexes(reply)
             self._full(group, [name for index in full for name in by_key[keys[index - 1]]])
 
 

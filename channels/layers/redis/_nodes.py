@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Final, TypeAlias, cast
+from typing import Final, TypeAlias, cast
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
@@ -49,7 +49,7 @@ async def run_on_nodes(
     script: Script,
     calls: Sequence[Call],
     packed: Sequence[bytes] | None = None,
-) -> list[Any]:  # Any: Lua replies, as Script.run's
+) -> list[object]:
     """Run ``script`` once per call on the node owning its keys' slot; return the replies in order.
 
     ``packed``, if given, holds each call's EVALSHA command in RESP, packed
@@ -75,7 +75,7 @@ async def run_on_nodes(
             pack_command(("EVALSHA", script.sha, len(keys), *keys, *args), cache)
             for keys, args in calls
         ]
-    replies: list[Any] = [None] * len(calls)  # Any: Lua replies
+    replies: list[object] = [None] * len(calls)
     lost = await _run_by_node(cluster, calls, packed, range(len(calls)), replies)
     if lost:
         failure, indexes = lost
@@ -100,7 +100,7 @@ async def _run_by_node(
     calls: Sequence[Call],
     packed: Sequence[bytes],
     indexes: Iterable[int],
-    replies: list[Any],  # Any: Lua replies
+    replies: list[object],
 ) -> tuple[BaseException, list[int]] | None:
     """Run the ``indexes`` calls, a batch per node at once, into ``replies``.
 

@@ -15,7 +15,6 @@ shard's sending connection (``pipelined``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._errors import LayerConnectionError
@@ -66,7 +65,7 @@ class Runner:
 
     async def run(
         self, shard: int, script: Script, keys: Sequence[str], args: Sequence[Arg]
-    ) -> Any:  # Any: a Lua reply
+    ) -> object:
         """Run ``script`` on a pooled connection to ``shard`` (or the cluster's client)."""
         connections = self.state().connections
         with self._layout.errors(shard):
@@ -79,7 +78,7 @@ class Runner:
         script: Script,
         calls: Sequence[Call],
         packed: Sequence[bytes] | None = None,
-    ) -> list[Any]:  # Any: Lua replies
+    ) -> list[object]:
         """Run ``script`` once per call on a cluster, a batch per node (see ``_nodes``)."""
         connections = self.state().connections
         with self._layout.errors(0):
@@ -89,7 +88,7 @@ class Runner:
 
     async def pipelined(
         self, shard: int, doing: str, script: Script, keys: Sequence[str], args: Sequence[Arg]
-    ) -> Any:  # Any: a Lua reply
+    ) -> object:
         """Run ``script`` on the shard's sending connection.
 
         On a cluster, on the connection of the slot's node; but through the

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any, Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
 import msgpack
 import redis.exceptions
@@ -45,6 +45,8 @@ __all__ = [
     "Arg",
     "Script",
     "pack_channels",
+    "reply_indexes",
+    "reply_strings",
     "script_head",
 ]
 
@@ -65,7 +67,7 @@ class Script:
 
     async def run(
         self, client: Redis | RedisCluster, keys: Sequence[str], args: Sequence[str | bytes | float]
-    ) -> Any:  # Any: a Lua reply
+    ) -> object:
         """Run the script with ``keys`` and ``args`` on ``client``'s server (or the keys' node).
 
         On a cluster the keys share a slot, and an ASK redirection is followed
@@ -93,6 +95,30 @@ class Script:
             return await pipe.command(doing, "EVALSHA", self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
             return await pipe.command(doing, "EVAL", self.source, len(keys), *keys, *args)
+
+
+def reply_strings(reply: object) -> list[bytes]:
+    """A script's reply that is an array of strings (names), as bytes.
+
+    Raises:
+        InvalidResponse: the reply is something else.
+    """
+    items = cast("list[object]", reply) if isinstance(reply, list) else None
+    if items is None or not all(isinstance(item, bytes) for item in items):
+        raise redis.exceptions.InvalidResponse(f"expected an array of strings, got {reply!r}")
+    return cast("list[bytes]", items)
+
+
+def reply_indexes(reply: object) -> list[int]:
+    """A script's reply that is an array of integers (1-based key indexes).
+
+    Raises:
+        InvalidResponse: the reply is something else.
+    """
+    items = cast("list[object]", reply) if isinstance(reply, list) else None
+    if items is None or not all(isinstance(item, int) for item in items):
+        raise redis.exceptions.InvalidResponse(f"expected an array of integers, got {reply!r}")
+    return cast("list[int]", items)
 
 
 def script_head(packed: bytes) -> bytes:

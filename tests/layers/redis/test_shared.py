@@ -19,7 +19,7 @@ from channels.layers.redis._errors import HostErrors
 from channels.layers.redis._hosts import close_pool, make_pool
 from channels.layers.redis._keys import check_prefix, check_seconds, delete_prefixed, glob_escape
 from channels.layers.redis._loops import LoopStates
-from channels.layers.redis._scripts import script_head
+from channels.layers.redis._scripts import reply_indexes, reply_strings, script_head
 from tests.layers.redis.conftest import REDIS_URL, LayerMaker
 
 
@@ -202,6 +202,24 @@ class HugeNameLayer(RedisChannelLayer):
     """A subclass allowing names past msgpack's two-byte string length (str32)."""
 
     MAX_NAME_LENGTH = 70_000
+
+
+class TestScriptReplies:
+    def test_arrays_of_strings_and_of_indexes(self) -> None:
+        assert reply_strings([b"a", b""]) == [b"a", b""]
+        assert reply_indexes([3, 1]) == [3, 1]
+        assert reply_strings([]) == []
+        assert reply_indexes([]) == []
+
+    @pytest.mark.parametrize("reply", [None, b"a", [b"a", 1], ["text"]])
+    def test_anything_else_is_refused_naming_it(self, reply: object) -> None:
+        with pytest.raises(redis.exceptions.InvalidResponse, match="an array of strings, got"):
+            reply_strings(reply)
+
+    @pytest.mark.parametrize("reply", [None, 1, [1, b"2"]])
+    def test_not_indexes_is_refused_naming_it(self, reply: object) -> None:
+        with pytest.raises(redis.exceptions.InvalidResponse, match="an array of integers, got"):
+            reply_indexes(reply)
 
 
 class TestGroupSendScriptLimits:
