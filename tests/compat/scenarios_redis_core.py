@@ -235,3 +235,33 @@ def deserialize_unreadable() -> Observation:
         "garbage": outcome(lambda: layer.deserialize(b"\xc1garbage")),
         "other key": outcome(lambda: keyed.deserialize(other.serialize({"type": "t"}))),
     }
+
+
+@scenario
+async def a_send_after_a_cancelled_receive() -> Observation:
+    """A receive cancelled while it waits for Redis, then a send: what another process gets."""
+    import asyncio
+
+    core, _ = _modules()
+    prefix = f"compat{uuid.uuid4().hex[:10]}"
+    layer = core.RedisChannelLayer(hosts=[_REDIS_URL], prefix=prefix)
+    other = core.RedisChannelLayer(hosts=[_REDIS_URL], prefix=prefix)  # another process
+    try:
+        await layer.send("compat.cancelled", {"type": "t", "n": 0})
+        waiting = asyncio.ensure_future(layer.receive("compat.cancelled"))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the receive's pop goes out to Redis
+        waiting.cancel()
+        await layer.send("compat.cancelled", {"type": "t", "n": 1})
+        got: list[object] = []
+        for _ in range(2):
+            try:
+                message = await asyncio.wait_for(other.receive("compat.cancelled"), 1)
+                got.append(message["n"])
+            except asyncio.TimeoutError:
+                got.append("nothing within 1 s")
+        return {"another process receives": got}
+    finally:
+        await layer.flush()
+        await layer.close_pools()
+        await other.close_pools()

@@ -65,6 +65,7 @@ DIFFERENCES: dict[str, str] = {
     "layers.in_memory_empty_group_after_expiry": "a group whose last membership lapsed",
     "layers.redis_pubsub_new_channel_name": "`RedisPubSubChannelLayer.new_channel(prefix)`",
     "redis_pubsub.membership_after_a_cancelled_receive": "leaves its groups with it",
+    "redis_core.a_send_after_a_cancelled_receive": "a message a cancelled `receive()` had",
     "redis_pubsub.names_are_checked": "checks channel and group names",
     "redis_core.deserialize_unreadable": "cannot be decoded or decrypted raises",
     "lifespan.router_without_a_lifespan_entry": "answers the ASGI lifespan scope",
