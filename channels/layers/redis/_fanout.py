@@ -1,18 +1,19 @@
 """group_send on a Redis Cluster: a group's calls worked out once, reused while its members stay.
 
 A cluster ``group_send`` reads the group's members (one script on the
-group's slot), then runs ``GROUP_SEND`` once per slot that holds member keys
-(``_nodes``: one pipeline per node, every node at once). With the stock
-codec every copy is the message packed up to its channel array (the head,
-sent once per call) followed by its key's array of channel names.
+group's slot), or only their version while they stay the same, then runs
+``GROUP_SEND`` once per slot that holds member keys (``_nodes``: one
+pipeline per node, every node at once). With the stock codec every copy is
+the message packed up to its channel array (the head, sent once per call)
+followed by its key's array of channel names.
 
 Everything in those calls but the message and the time (the keys grouped by
 slot, each key's capacity and packed channel array, and their RESP bytes)
 follows from the member list alone. :class:`FanoutPlans` keeps it per group
-as a :class:`Plan`, with the digest Redis gives the list
-(``GROUP_MEMBERS_IF_CHANGED``): while the list keeps that digest, Redis sends
-the digest alone and the plan is used again; when a member joins, leaves or
-refreshes its membership, the list comes and the plan is worked out again.
+as a :class:`Plan`, with the list's version (``_keys.group_version_key``):
+while the version stays, Redis sends it alone and the plan is used again;
+when a member joins, leaves, refreshes its membership or expires, the group
+takes a new version, the list comes and the plan is worked out again.
 Plans are kept for the groups sent to most recently, up to
 ``MEMBER_BUDGET`` members in all.
 """
@@ -57,11 +58,11 @@ class _SlotCall:
 class Plan:
     """The GROUP_SEND calls for one member list of a group."""
 
-    __slots__ = ("_calls", "digest", "size")
+    __slots__ = ("_calls", "size", "version")
 
-    def __init__(self, layout: Layout, digest: str, members: list[bytes]) -> None:
-        self.digest = digest
-        """The digest Redis gave the member list (see GROUP_MEMBERS_IF_CHANGED)."""
+    def __init__(self, layout: Layout, version: str, members: list[bytes]) -> None:
+        self.version = version
+        """The version of the group that had this member list (see GROUP_MEMBERS_IF_CHANGED)."""
         self.size = len(members)
         by_key: dict[str, list[str]] = {}
         for member in members:
@@ -138,9 +139,9 @@ class FanoutPlans:
             self._plans.move_to_end(group)
         return plan
 
-    def make(self, group: str, digest: str, members: list[bytes]) -> Plan:
-        """Work out and keep ``group``'s plan for ``members``, whose list has ``digest``."""
-        plan = Plan(self._layout, digest, members)
+    def make(self, group: str, version: str, members: list[bytes]) -> Plan:
+        """Work out and keep ``group``'s plan for ``members``, the list of its ``version``."""
+        plan = Plan(self._layout, version, members)
         old = self._plans.pop(group, None)
         if old is not None:
             self._members -= old.size

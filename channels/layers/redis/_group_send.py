@@ -19,12 +19,14 @@ every member of that process. A full member is skipped and logged.
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._fanout import FanoutPlans
+from channels.layers.redis._keys import group_version_key, ttl_seconds
 from channels.layers.redis._layout import Layout
 from channels.layers.redis._runner import Runner
 from channels.layers.redis._scripts import (
@@ -120,28 +122,42 @@ class GroupSender:
         # Packed before the members are read, so a bad message sends nothing.
         head = self._head(payload)
         plan = plans.kept(group)
-        keys = [self._groups.key(group)]
-        args: list[Arg] = [now - self._groups.expiry, "" if plan is None else plan.digest]
-        [reply] = await self._runner.on_nodes(GROUP_MEMBERS_IF_CHANGED, [(keys, args)])
-        digest, *members = reply_strings(reply)
-        if plan is None or digest.decode() != plan.digest:
+        known = None if plan is None else plan.version
+        version, members = await self._members_if_changed(group, now, known)
+        if plan is None or version != plan.version:
             if not members:
                 return
-            plan = plans.make(group, digest.decode(), members)
+            plan = plans.make(group, version, members)
         layout = self._layout
         sends = plan.sends([now, layout.expired_before(now), layout.ttl(), head])
         replies = await self._runner.on_nodes(GROUP_SEND, sends.calls, sends.packed)
         self._full(group, sends.full([reply_indexes(reply) for reply in replies]))
 
+    async def _members_if_changed(
+        self, group: str, now: float, version: str | None
+    ) -> tuple[str, list[bytes]]:
+        """Return a cluster group's version, and its members unless ``version`` is current."""
+        key = self._groups.key(group)
+        keys = [key, group_version_key(key)]
+        ttl = ttl_seconds(self._groups.expiry)
+        args: list[Arg] = [now - self._groups.expiry, version or "", uuid.uuid4().hex, ttl]
+        # Read by the same parser as the copies' replies: much faster for large groups.
+        [reply] = await self._runner.on_nodes(GROUP_MEMBERS_IF_CHANGED, [(keys, args)])
+        current, *members = reply_strings(reply)
+        return current.decode(), members
+
     async def _members(self, group: str, now: float) -> list[str]:
         """Return ``group``'s members, dropping those past group expiry."""
-        keys, args = [self._groups.key(group)], [now - self._groups.expiry]
         if self._layout.cluster:
-            # Read by the same parser as the copies' replies: much faster for large groups.
-            [raw] = await self._runner.on_nodes(GROUP_MEMBERS, [(keys, args)])
+            # The same script as the planned way's, so dropping expired members
+            # gives the group a new version that senders keeping plans see.
+            _, raw = await self._members_if_changed(group, now, None)
         else:
-            raw = await self._runner.run(self._groups.shard(group), GROUP_MEMBERS, keys, args)
-        return [name.decode("utf-8") for name in reply_strings(raw)]
+            keys, args = [self._groups.key(group)], [now - self._groups.expiry]
+            raw = reply_strings(
+                await self._runner.run(self._groups.shard(group), GROUP_MEMBERS, keys, args)
+            )
+        return [name.decode("utf-8") for name in raw]
 
     async def _built_here(self, group: str, payload: _Payload, now: float) -> None:
         layout = self._layout

@@ -8,6 +8,7 @@ characters escaped, so a prefix such as ``app[1]`` deletes only its own keys.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import AsyncIterator
 from typing import Final, cast
 
@@ -21,6 +22,8 @@ __all__ = [
     "check_seconds",
     "delete_prefixed",
     "glob_escape",
+    "group_version_key",
+    "new_group_version",
     "scan_prefixed",
     "ttl_seconds",
 ]
@@ -49,6 +52,21 @@ def check_seconds(name: str, value: object) -> float:
 def ttl_seconds(seconds: float) -> int:
     """Return a key TTL (EXPIRE takes whole seconds) that outlasts ``seconds``: at least 1."""
     return max(1, math.ceil(seconds))
+
+
+def group_version_key(group_key: str) -> str:
+    """Return the key of a cluster group's version: the group key's hash tag, so its slot.
+
+    Every change to the group's member list gives it a new value, so a
+    sender that kept the list knows it is current from the version alone
+    (see ``_scripts.GROUP_MEMBERS_IF_CHANGED``).
+    """
+    return group_key + ":v"
+
+
+def new_group_version(group_key: str, ttl: int) -> tuple[str, str, str, str, int]:
+    """Return the command that gives the group a new version, kept ``ttl`` seconds."""
+    return ("SET", group_version_key(group_key), uuid.uuid4().hex, "EX", ttl)
 
 
 def glob_escape(text: str) -> str:

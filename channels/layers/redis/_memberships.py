@@ -25,7 +25,8 @@ server's ``run_id``: one round trip next to the handshake redis-py already
 makes, and none on the hot path. The first ``run_id`` a shard answers is
 recorded; another one means another server process, and the shard's
 memberships are put back on that connection, before it carries any command:
-one ``ZADD`` (original scores) and one ``EXPIRE`` per group, in one
+one ``ZADD`` (original scores) and one ``EXPIRE`` per group (and on a
+cluster a new version of the group, see ``_keys.group_version_key``), in one
 pipeline. Connections made at the same moment may each put them back: the
 same members with the same scores, so no harm. A server that hides
 ``run_id`` (or refuses ``INFO``) is never seen to restart, and state lost
@@ -56,7 +57,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import AskError, ResponseError
 
 from channels.layers.redis._hosts import is_cluster
-from channels.layers.redis._keys import ttl_seconds
+from channels.layers.redis._keys import new_group_version, ttl_seconds
 
 __all__ = ["Memberships"]
 
@@ -176,6 +177,8 @@ class Memberships:
         for key, pairs in groups.items():
             commands.append(("ZADD", key, *pairs))
             commands.append(("EXPIRE", key, ttl))
+            if shard is None:  # a cluster's groups carry a version (see _keys)
+                commands.append(new_group_version(key, ttl))
         await connection.send_packed_command(connection.pack_commands(commands))
         put_back = 0
         for command in commands:

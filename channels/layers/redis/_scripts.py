@@ -146,8 +146,12 @@ def pack_channels(head: bytes, channels: list[str]) -> bytes:
 SEND: Final = Script("""
 -- KEYS[1]: channel key. ARGV: message, now, expired-before, capacity, key TTL.
 -- Returns 1 when sent, 0 when the channel is full.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+-- An empty key (the usual case) has nothing to trim: one call fewer.
+local count = redis.call('ZCARD', KEYS[1])
+if count > 0 then
+    count = count - redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
+end
+if count >= tonumber(ARGV[4]) then
     return 0
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
@@ -162,8 +166,11 @@ GROUP_SEND: Final = Script("""
 -- 1-based indexes of full keys.
 local full = {}
 for i = 1, #KEYS do
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[2])
-    if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[3 + 2 * i]) then
+    local count = redis.call('ZCARD', KEYS[i])
+    if count > 0 then
+        count = count - redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[2])
+    end
+    if count < tonumber(ARGV[3 + 2 * i]) then
         redis.call('ZADD', KEYS[i], ARGV[1], ARGV[4] .. ARGV[4 + 2 * i])
         redis.call('EXPIRE', KEYS[i], ARGV[3])
     else
@@ -201,8 +208,11 @@ local function pack_array_head(n)
     return string.char(0xdd) .. be(n, 4)
 end
 local function push(key, array, names)
-    redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[4])
-    if redis.call('ZCARD', key) < capacity then
+    local count = redis.call('ZCARD', key)
+    if count > 0 then
+        count = count - redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[4])
+    end
+    if count < capacity then
         redis.call('ZADD', key, ARGV[3], ARGV[7] .. array)
         redis.call('EXPIRE', key, ARGV[5])
     else
@@ -236,16 +246,27 @@ return full
 """)
 
 GROUP_MEMBERS_IF_CHANGED: Final = Script("""
--- KEYS[1]: group key. ARGV[1]: memberships added before this have expired;
--- ARGV[2]: the digest of the member list the caller has (or empty). Returns
--- the list's digest, followed by the members unless that is ARGV[2].
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-local digest = redis.sha1hex(table.concat(members, '\\n'))
-if digest == ARGV[2] then
-    return {digest}
+-- On a cluster. KEYS[1]: group key; KEYS[2]: its version key (same slot),
+-- which every change to the member list replaces with a new value. ARGV[1]:
+-- memberships added before this have expired; ARGV[2]: the version the
+-- caller has (or empty); ARGV[3]: a new version, taken when this call drops
+-- expired members or the version is missing; ARGV[4]: the version key's TTL.
+-- Returns the list's version, followed by the members unless that is
+-- ARGV[2]. A group without members has the empty version.
+local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    return {''}
 end
-table.insert(members, 1, digest)
+local version = redis.call('GET', KEYS[2])
+if removed > 0 or not version then
+    version = ARGV[3]
+    redis.call('SET', KEYS[2], version, 'EX', ARGV[4])
+end
+if version == ARGV[2] then
+    return {version}
+end
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.insert(members, 1, version)
 return members
 """)
 

@@ -65,6 +65,7 @@ from channels.layers.redis._keys import (
     check_prefix,
     check_seconds,
     delete_prefixed,
+    new_group_version,
     ttl_seconds,
 )
 from channels.layers.redis._layout import Layout
@@ -72,7 +73,6 @@ from channels.layers.redis._loops import LoopStates
 from channels.layers.redis._memberships import Memberships
 from channels.layers.redis._publisher import Publishers
 from channels.layers.redis._receiving import Receiver
-from channels.layers.redis._redirect import cluster_command
 from channels.layers.redis._runner import LoopState, Runner
 from channels.layers.redis._scripts import SEND, Arg
 from channels.layers.redis._serializers import (
@@ -267,7 +267,13 @@ class RedisChannelLayer(BaseChannelLayer):
         shard = self.__group_shard(group)
         now = time.time()
         connections = self.__state().connections
-        commands = [("ZADD", key, now, channel), ("EXPIRE", key, ttl_seconds(self.group_expiry))]
+        ttl = ttl_seconds(self.group_expiry)
+        commands: list[tuple[str | float, ...]] = [
+            ("ZADD", key, now, channel),
+            ("EXPIRE", key, ttl),
+        ]
+        if connections.clustered:
+            commands.append(new_group_version(key, ttl))
         with self.__layout.errors(shard):
             # No MULTI on a cluster (redis-py's cluster client would run it in a
             # thread of its own, on another event loop): one round trip to the key's node.
@@ -287,7 +293,9 @@ class RedisChannelLayer(BaseChannelLayer):
         connections = self.__state().connections
         with self.__layout.errors(shard):
             if connections.clustered:
-                await cluster_command(connections.cluster(), key, "ZREM", key, channel)
+                ttl = ttl_seconds(self.group_expiry)
+                commands = [("ZREM", key, channel), new_group_version(key, ttl)]
+                await connections.pipeline(shard, commands)
             else:
                 await connections.client(shard).zrem(key, channel)
 

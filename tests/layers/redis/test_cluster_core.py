@@ -222,6 +222,7 @@ class TestKeyLayout:
                 *(channel_key(prefix, c) for c in normal),
                 channel_key(prefix, specific[0]),
                 *(group_key(prefix, g) for g in groups),
+                *(f"{group_key(prefix, g)}:v" for g in groups),
             }
             assert set(every) == expected
             assert len(every) == len(expected), "a key is on two masters"
@@ -548,6 +549,72 @@ class TestGroupSendPlans:
             await layer.close()
             await other.close()
 
+    async def test_a_member_discarded_between_sends_gets_nothing(
+        self, cluster_set: ClusterSet
+    ) -> None:
+        layer = layer_on(cluster_set)
+        try:
+            for name in ("stays.c", "leaves.c"):
+                await layer.group_add("room", name)
+            await layer.group_send("room", {"type": "one"})
+            for name in ("stays.c", "leaves.c"):
+                assert await receive(layer, name) == {"type": "one"}
+            await layer.group_discard("room", "leaves.c")
+            await layer.group_send("room", {"type": "two"})
+            assert await receive(layer, "stays.c") == {"type": "two"}
+            await layer.send("leaves.c", {"type": "marker"})
+            assert await receive(layer, "leaves.c") == {"type": "marker"}
+        finally:
+            await layer.flush()
+            await layer.close()
+
+    async def test_a_membership_that_expires_between_sends_gets_nothing(
+        self, cluster_set: ClusterSet
+    ) -> None:
+        # Time passing writes nothing: the send that drops the expired member
+        # gives the group a new version, so the kept plan is not used.
+        layer = layer_on(cluster_set, group_expiry=60)
+        key = group_key(layer.prefix, "room")
+        port = Slots(cluster_set).port_of(key)
+        try:
+            for name in ("stays.c", "expires.c"):
+                await layer.group_add("room", name)
+            await layer.group_send("room", {"type": "one"})
+            for name in ("stays.c", "expires.c"):
+                assert await receive(layer, name) == {"type": "one"}
+            # As if its 60 seconds had passed: an older score, and no new version.
+            assert command(port, "ZADD", key, "XX", str(time.time() - 120), "expires.c") == 0
+            await layer.group_send("room", {"type": "two"})
+            assert await receive(layer, "stays.c") == {"type": "two"}
+            await layer.send("expires.c", {"type": "marker"})
+            assert await receive(layer, "expires.c") == {"type": "marker"}
+        finally:
+            await layer.flush()
+            await layer.close()
+
+    async def test_a_group_whose_version_is_gone_has_its_members_read_again(
+        self, cluster_set: ClusterSet
+    ) -> None:
+        # The version key can expire or be lost with the server's state.
+        layer = layer_on(cluster_set)
+        key = group_key(layer.prefix, "room")
+        port = Slots(cluster_set).port_of(key)
+        try:
+            await layer.group_add("room", "first.c")
+            await layer.group_send("room", {"type": "one"})
+            assert await receive(layer, "first.c") == {"type": "one"}
+            assert command(port, "EXISTS", f"{key}:v") == 1
+            # A member written without a version (as a restore from an older
+            # release would), then the version lost.
+            assert command(port, "ZADD", key, str(time.time()), "late.c") == 1
+            assert command(port, "DEL", f"{key}:v") == 1
+            await layer.group_send("room", {"type": "two"})
+            for name in ("first.c", "late.c"):
+                assert await receive(layer, name) == {"type": "two"}
+        finally:
+            await layer.flush()
+            await layer.close()
+
 
 class TestFailover:
     async def test_a_killed_master_is_replaced_and_the_same_layer_carries_on(
@@ -673,7 +740,13 @@ class TestAskRedirection:
             )
             await layer.group_add(group, channel)
             await layer.group_send(group, {"type": "asked", "n": 9})
-            moved = sorted([channel_key(prefix, channel), group_key(prefix, group)])
+            moved = sorted(
+                [
+                    channel_key(prefix, channel),
+                    group_key(prefix, group),
+                    f"{group_key(prefix, group)}:v",
+                ]
+            )
             assert [key for key in keys_on(target.port, prefix) if slot(key) == moving] == moved
             assert [key for key in keys_on(source.port, prefix) if slot(key) == moving] == []
         finally:

@@ -33,6 +33,7 @@ from channels.testing.layers import (
     check_channel_layer,
 )
 from tests._stateful import run_state_machine_as_test
+from tests.layers.redis._cluster import command
 from tests.layers.redis.conftest import REDIS_URL, LayerMaker, delete_prefix
 
 CLAIMS = (
@@ -284,6 +285,38 @@ class TestExpiryAndCapacity:
         with pytest.raises(ChannelFull, match="holds 5 messages"):
             await layer.send("big.one", {"type": "t"})
         await layer.close()
+
+    @pytest.mark.parametrize(
+        "options",
+        [{"capacity": 1}, {"channel_capacity": {"aged.*": 1}}],
+        ids=["in-script", "per-key"],
+    )
+    async def test_expired_messages_do_not_count_against_capacity(
+        self, make_layer: LayerMaker, options: dict[str, Any]
+    ) -> None:
+        layer = make_layer(expiry=60, **options)
+        await layer.group_add("room", "aged.one")
+
+        def age() -> None:
+            # As if the channel's messages had been sent two minutes ago.
+            rescore = (
+                "for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do "
+                "redis.call('ZADD', KEYS[1], 'XX', ARGV[1], m) end return 1"
+            )
+            key = layer.prefix + "aged.one"
+            assert command(6379, "EVAL", rescore, "1", key, str(time.time() - 120)) == 1
+
+        try:
+            await layer.send("aged.one", {"type": "old"})
+            age()
+            await layer.send("aged.one", {"type": "by send"})
+            assert await layer.receive("aged.one") == {"type": "by send"}
+            await layer.send("aged.one", {"type": "old"})
+            age()
+            await layer.group_send("room", {"type": "by group_send"})
+            assert await layer.receive("aged.one") == {"type": "by group_send"}
+        finally:
+            await layer.close()
 
 
 class TestFlushAndClose:

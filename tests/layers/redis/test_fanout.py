@@ -87,12 +87,12 @@ class TestFanoutPlans:
         replies[process[0]].append(process[1] + 1)
         assert sends.full(replies) == ["proc.x!1", "proc.x!2"]
 
-    def test_a_plan_is_kept_per_group_with_its_digest(self) -> None:
+    def test_a_plan_is_kept_per_group_with_its_version(self) -> None:
         plans = FanoutPlans(_layout())
         assert plans.kept("room") is None
         plan = plans.make("room", "d1", MEMBERS)
         assert plans.kept("room") is plan
-        assert plan.digest == "d1"
+        assert plan.version == "d1"
         assert plans.kept("other") is None
         replaced = plans.make("room", "d2", [*MEMBERS, b"late"])
         assert plans.kept("room") is replaced
