@@ -15,16 +15,18 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 import pytest
 import redis
+import redis.asyncio
 from redis.crc import key_slot
 
 from channels.exceptions import ChannelFull
 from channels.layers.redis import RedisChannelLayer
 from channels.layers.redis._layout import NORMAL_BUCKETS
+from channels.layers.redis._memberships import Memberships
 from channels.testing.layers import Capability, LayerOptions, check_channel_layer
 from tests.layers.redis._cluster import (
     ClusterSet,
@@ -599,6 +601,30 @@ class TestGroupSendPlans:
         finally:
             await layer.flush()
             await layer.close()
+
+    async def test_groups_put_back_after_lost_state_take_a_new_version(
+        self, cluster_set: ClusterSet
+    ) -> None:
+        # A sender that kept the partial list read before the put-back must not keep using it.
+        prefix = unique("tcv")
+        key = group_key(prefix, "room")
+        port = Slots(cluster_set).port_of(key)
+        assert command(port, "SET", f"{key}:v", "before") is True
+        memberships = Memberships(60, lambda channel: True)
+        memberships.added(slot(key), key, "member.c", time.time())
+        [options] = memberships.hook([{"cluster": cluster_set.startup_nodes}])
+        # The first connection to a master not met before puts the memberships back.
+        connection = redis.asyncio.Connection(
+            host="127.0.0.1", port=port, redis_connect_func=options["redis_connect_func"]
+        )
+        try:
+            # redis-py leaves connect() unannotated: it connects and runs the hook.
+            await cast(Callable[[], Awaitable[None]], connection.connect)()
+            assert command(port, "ZRANGE", key, "0", "-1") == ["member.c"]
+            assert command(port, "GET", f"{key}:v") not in (None, "before")
+        finally:
+            await connection.disconnect()
+            command(port, "DEL", key, f"{key}:v")
 
 
 class TestFailover:
