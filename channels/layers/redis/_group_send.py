@@ -22,7 +22,6 @@ import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._fanout import FanoutPlans
@@ -41,11 +40,9 @@ from channels.layers.redis._scripts import (
     script_head,
 )
 from channels.layers.redis._serializers import CHANNEL_KEY
+from channels.types import ReceivedMessage
 
 __all__ = ["GroupSender", "Groups"]
-
-# Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
-_Payload = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ class GroupSender:
         self._capacity = capacity
         self._plans = FanoutPlans(layout) if layout.cluster and plain_codec else None
 
-    async def send(self, group: str, payload: _Payload, now: float) -> None:
+    async def send(self, group: str, payload: ReceivedMessage, now: float) -> None:
         """Send ``payload`` to every member of ``group`` (a name already checked)."""
         if self._in_script:
             await self._in_one_script(group, payload, now)
@@ -92,7 +89,7 @@ class GroupSender:
         else:
             await self._built_here(group, payload, now)
 
-    def _head(self, payload: _Payload) -> bytes:
+    def _head(self, payload: ReceivedMessage) -> bytes:
         """``payload`` packed with an empty channel array last, minus that array."""
         return script_head(self._layout.encode({**payload, CHANNEL_KEY: []}))
 
@@ -100,7 +97,7 @@ class GroupSender:
         for channel in channels:
             self._drops.dropped(channel, f"it is full, so group_send to {group!r} skipped it")
 
-    async def _in_one_script(self, group: str, payload: _Payload, now: float) -> None:
+    async def _in_one_script(self, group: str, payload: ReceivedMessage, now: float) -> None:
         layout = self._layout
         full = await self._runner.run(
             0,
@@ -118,7 +115,9 @@ class GroupSender:
         )
         self._full(group, [name.decode("utf-8") for name in reply_strings(full)])
 
-    async def _planned(self, group: str, payload: _Payload, now: float, plans: FanoutPlans) -> None:
+    async def _planned(
+        self, group: str, payload: ReceivedMessage, now: float, plans: FanoutPlans
+    ) -> None:
         # Packed before the members are read, so a bad message sends nothing.
         head = self._head(payload)
         plan = plans.kept(group)
@@ -159,7 +158,7 @@ class GroupSender:
             )
         return [name.decode("utf-8") for name in raw]
 
-    async def _built_here(self, group: str, payload: _Payload, now: float) -> None:
+    async def _built_here(self, group: str, payload: ReceivedMessage, now: float) -> None:
         layout = self._layout
         members = await self._members(group, now)
         if not members:
@@ -201,6 +200,6 @@ class GroupSender:
             self._full(group, [name for index in full for name in by_key[keys[index - 1]]])
 
 
-def _whole_copy(layout: Layout, payload: _Payload, channels: list[str]) -> bytes:
+def _whole_copy(layout: Layout, payload: ReceivedMessage, channels: list[str]) -> bytes:
     """``payload`` for ``channels``, serialised by the layer's own (maybe overridden) codec."""
     return layout.encode({**payload, CHANNEL_KEY: channels})

@@ -25,22 +25,19 @@ import binascii
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import Final
 
 from redis.crc import key_slot
 
 from channels.layers.redis._errors import HostErrors
 from channels.layers.redis._hosts import consistent_hash
 from channels.layers.redis._keys import ttl_seconds
+from channels.types import ReceivedMessage
 
-__all__ = ["NORMAL_BUCKETS", "Layout", "Message"]
+__all__ = ["NORMAL_BUCKETS", "Layout"]
 
 NORMAL_BUCKETS: Final = 64
 """How many hash tags a cluster's normal channels are spread over (see the module docstring)."""
-
-# Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
-Message: TypeAlias = "dict[str, Any]"
-"""A message as the layer stores it. Any: messages are arbitrary serialisable mappings."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +51,8 @@ class Layout:
     host_errors: Sequence[HostErrors]
     non_local_name: Callable[[str], str]
     capacity: Callable[[str], int]
-    encode: Callable[[Message], bytes]
-    decode: Callable[[bytes], Message]
+    encode: Callable[[ReceivedMessage], bytes]
+    decode: Callable[[bytes], ReceivedMessage]
     """Raises MessageDecodeError, and only that, for bytes it cannot turn into a message."""
     blocking_timeout: float
     reconnect_timeout: float

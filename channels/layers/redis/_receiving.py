@@ -21,12 +21,12 @@ from channels.layers.redis._connections import Connections
 from channels.layers.redis._drops import DropLog
 from channels.layers.redis._errors import LayerConnectionError
 from channels.layers.redis._layout import Layout
-from channels.layers.redis._layout import Message as _Message
 from channels.layers.redis._publisher import Popped, Publishers
 from channels.layers.redis._reader import ShardReader
 from channels.layers.redis._redirect import REFUSED
 from channels.layers.redis._serializers import CHANNEL_KEY
 from channels.layers.redis.serializers import MessageDecodeError
+from channels.types import ReceivedMessage
 
 __all__ = ["Receiver"]
 
@@ -38,7 +38,7 @@ class _Entry:
     """A popped message waiting for its receiver, with its send time."""
 
     channel: str
-    message: _Message
+    message: ReceivedMessage
     score: float
     shard: int  # where it was popped, and so where it goes back
 
@@ -125,7 +125,7 @@ class Receiver:
 
     # -- receiving ---------------------------------------------------------------
 
-    async def receive(self, channel: str) -> _Message:
+    async def receive(self, channel: str) -> ReceivedMessage:
         """Wait for and return the next message on ``channel`` (a name already checked)."""
         pending = self._popping.get(channel)
         if pending is not None:
@@ -162,7 +162,7 @@ class Receiver:
                 for shard in shards:
                     await self.return_stranded(shard, only_shared=True)
 
-    async def _wait(self, channel: str, inbox: _Inbox) -> _Message:
+    async def _wait(self, channel: str, inbox: _Inbox) -> ReceivedMessage:
         key = self._layout.key(channel)
         future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
         inbox.waiters.append(future)

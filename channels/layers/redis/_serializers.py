@@ -10,8 +10,8 @@ around it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Final, cast
+from collections.abc import Iterable
+from typing import Final, cast
 
 from channels._asserted import AssertedValueError
 from channels.exceptions import MessageTooLarge
@@ -22,6 +22,7 @@ from channels.layers.redis.serializers import (
     MsgPackSerializer,
     registry,
 )
+from channels.types import ChannelMessage, ReceivedMessage
 
 __all__ = [
     "CHANNEL_KEY",
@@ -43,12 +44,10 @@ CHANNEL_KEY: Final = "__asgi_channel__"
 """The key that carries a message's channel (or channels) inside it, as channels_redis does."""
 
 
-# Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
-def outgoing(message: object) -> dict[str, Any]:
+def outgoing(message: object) -> ReceivedMessage:
     """Return a copy of ``message`` to send, after checking it is a mapping without CHANNEL_KEY."""
-    # Any: messages are arbitrary serialisable mappings (channels.types.ChannelMessage).
     require_message(message)
-    payload: dict[str, Any] = dict(cast("Mapping[str, Any]", message))
+    payload: ReceivedMessage = dict(cast(ChannelMessage, message))
     if CHANNEL_KEY in payload:
         raise AssertedValueError(
             f"a message must not carry the reserved key {CHANNEL_KEY!r}; got {message!r}"
@@ -63,13 +62,11 @@ def check_size(data: bytes, limit: int | None) -> bytes:
     return data
 
 
-# Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
-def received(message: object) -> dict[str, Any]:
+def received(message: object) -> ReceivedMessage:
     """Return a decoded ``message`` if it is a dict, else raise MessageDecodeError."""
-    # Any: keys and values are whatever was sent.
     if not isinstance(message, dict):
         raise MessageDecodeError(f"a message must decode to a dict; got {type(message).__name__}")
-    return cast("dict[str, Any]", message)
+    return cast(ReceivedMessage, message)
 
 
 class Serializer:

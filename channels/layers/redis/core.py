@@ -44,7 +44,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from redis.crc import key_slot
 
@@ -210,21 +210,18 @@ class RedisChannelLayer(BaseChannelLayer):
 
     # -- serialisation -------------------------------------------------------------
 
-    def serialize(self, message: dict[str, Any]) -> bytes:
+    def serialize(self, message: ReceivedMessage) -> bytes:
         """Turn ``message`` into the bytes stored in Redis; override to carry other types."""
-        # Any: messages are arbitrary serialisable mappings (channels.types.ChannelMessage).
         return self.__codec.inner.serialize(message)
 
-    def deserialize(self, message: bytes) -> dict[str, Any]:
+    def deserialize(self, message: bytes) -> ReceivedMessage:
         """Turn bytes read from Redis back into a message; override with ``serialize``."""
-        # Any: keys and values are whatever was sent.
         return received(self.__codec.inner.deserialize(message))
 
-    def __encode(self, message: dict[str, Any]) -> bytes:
+    def __encode(self, message: ReceivedMessage) -> bytes:
         return check_size(self.serialize(message), self.max_message_size)
 
-    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
-    def __decode(self, data: bytes) -> dict[str, Any]:
+    def __decode(self, data: bytes) -> ReceivedMessage:
         try:
             # A subclass's deserialize() is checked too.
             return received(self.deserialize(data))

@@ -26,7 +26,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Final, TypeAlias, cast
+from typing import ClassVar, Final, TypeAlias, cast
 
 from channels.layers.base import BaseChannelLayer, CapacityPattern, require_message
 from channels.layers.redis._connections import Connections
@@ -51,9 +51,8 @@ to deliver to every channel this process is subscribed to (as channels_redis doe
 # Values that a shallow copy of a message duplicates completely.
 _SCALARS: Final = frozenset({str, bytes, int, float, bool, type(None)})
 
-# Any: messages are arbitrary serialisable mappings (see channels.types.ChannelMessage).
-_Encode: TypeAlias = "Callable[[dict[str, Any]], bytes]"
-_Decode: TypeAlias = "Callable[[bytes], dict[str, Any]]"
+_Encode: TypeAlias = "Callable[[ReceivedMessage], bytes]"
+_Decode: TypeAlias = "Callable[[bytes], ReceivedMessage]"
 
 
 class _Inbox:
@@ -391,21 +390,18 @@ class RedisPubSubChannelLayer(BaseChannelLayer):
 
     # -- serialisation -------------------------------------------------------------
 
-    def serialize(self, message: dict[str, Any]) -> bytes:
+    def serialize(self, message: ReceivedMessage) -> bytes:
         """Turn ``message`` into the bytes published on Redis; override to carry other types."""
-        # Any: messages are arbitrary serialisable mappings (channels.types.ChannelMessage).
         return self.__codec.inner.serialize(message)
 
-    def deserialize(self, message: bytes) -> dict[str, Any]:
+    def deserialize(self, message: bytes) -> ReceivedMessage:
         """Turn bytes received from Redis back into a message; override with ``serialize``."""
-        # Any: keys and values are whatever was sent.
         return received(self.__codec.inner.deserialize(message))
 
-    def __encode(self, message: dict[str, Any]) -> bytes:
+    def __encode(self, message: ReceivedMessage) -> bytes:
         return check_size(self.serialize(message), self.max_message_size)
 
-    # Any: a message's values are whatever its sender put in (see channels.types.ChannelMessage).
-    def __decode(self, data: bytes) -> dict[str, Any]:
+    def __decode(self, data: bytes) -> ReceivedMessage:
         # A subclass's deserialize() is checked too.
         return received(self.deserialize(data))
 

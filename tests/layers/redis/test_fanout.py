@@ -9,12 +9,13 @@ from redis.crc import key_slot
 from channels.layers.redis import _fanout
 from channels.layers.redis._errors import HostErrors
 from channels.layers.redis._fanout import FanoutPlans
-from channels.layers.redis._layout import Layout, Message
+from channels.layers.redis._layout import Layout
 from channels.layers.redis._resp import pack_command
 from channels.layers.redis._scripts import GROUP_SEND, Arg
+from channels.types import ReceivedMessage
 
 
-def _never(data: bytes) -> Message:
+def _never(data: bytes) -> ReceivedMessage:
     raise AssertionError("no message is decoded here")
 
 
