@@ -184,20 +184,21 @@ class Connections:
         commands: Sequence[Sequence[str | bytes | float]],
         *,
         transaction: bool = False,
-    ) -> list[Any]:
+    ) -> None:
         """Run ``commands`` (each on the key ``command[1]``) on the shard in one round trip.
 
-        Any: replies parsed by redis-py. ``transaction`` wraps them in
+        ``transaction`` wraps them in
         MULTI/EXEC on one server. On a cluster the keys must share a slot (the
         shard), and the batch is never a transaction (see ``_redirect``).
         """
         client = self.client(shard)
         if isinstance(client, RedisCluster):
-            return await cluster_pipeline(client, str(commands[0][1]), commands)
+            await cluster_pipeline(client, str(commands[0][1]), commands)
+            return
         pipe = client.pipeline(transaction=transaction)
         for command in commands:
             _ = pipe.execute_command(*command)  # pyright: ignore[reportUnknownMemberType] -- redis-py leaves its **options untyped
-        return await pipe.execute()
+        _ = await pipe.execute()
 
     def socket_timeout(self, shard: int) -> float | None:
         """Return how long a read on the shard may wait before redis-py gives up (None: forever)."""
@@ -223,6 +224,3 @@ class Connections:
             await client.aclose()
         for pool in pools:
             await close_pool(pool)
-
-
-# Any: redis-py's options for parsing the reply (withscores=True, say).

@@ -14,9 +14,10 @@ import contextlib
 import itertools
 import logging
 import time
-from typing import Protocol
+from typing import Protocol, cast
 
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import InvalidResponse
 
 from channels.layers.redis._connections import Connections
 from channels.layers.redis._errors import LayerConnectionError
@@ -164,11 +165,12 @@ class ShardReader:
                 with layout.errors(shard):
                     if isinstance(client, RedisCluster):
                         # Through a slot migration too (see _redirect.cluster_command).
-                        popped = await cluster_command(
+                        reply = await cluster_command(
                             client, self.wake_key, "BZPOPMIN", self.wake_key, *keys, timeout
                         )
                     else:
-                        popped = await client.bzpopmin([self.wake_key, *keys], timeout)
+                        # redis-py types the reply as Any.
+                        reply = cast(object, await client.bzpopmin([self.wake_key, *keys], timeout))
             except LayerConnectionError as exc:
                 self.in_flight = frozenset()
                 if failing_since is None:
@@ -186,8 +188,25 @@ class ShardReader:
             self.in_flight = frozenset()
             failing_since, backoff = None, 0.05
             self._connections.answered.add(shard)
+            popped = _popped(reply)
             if popped is not None:
-                raw_key, member, score = popped
-                key = raw_key.decode("utf-8") if isinstance(raw_key, bytes) else str(raw_key)
+                key, member, score = popped
                 if key != self.wake_key:
-                    owner.dispatch(shard, key, member, float(score))
+                    owner.dispatch(shard, key, member, score)
+
+
+def _popped(reply: object) -> tuple[str, object, float] | None:
+    """BZPOPMIN's reply as key, member and score; None when it timed out.
+
+    Raises:
+        InvalidResponse: the reply has another shape.
+    """
+    if reply is None:
+        return None
+    items = cast("list[object] | tuple[object, ...]", reply)
+    if not isinstance(reply, list | tuple) or len(items) != 3:
+        raise InvalidResponse(f"Redis answered BZPOPMIN with {reply!r}")
+    key, member, score = items
+    if not isinstance(key, bytes | str) or not isinstance(score, bytes | str | float | int):
+        raise InvalidResponse(f"Redis answered BZPOPMIN with {reply!r}")
+    return key.decode("utf-8") if isinstance(key, bytes) else key, member, float(score)

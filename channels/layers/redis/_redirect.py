@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Final, cast
+from typing import Final, cast
 
 from redis.asyncio.cluster import PipelineCommand, RedisCluster
 from redis.crc import key_slot
@@ -39,14 +39,10 @@ _LOST: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 """What a node that cannot be reached, or drops the connection, raises."""
 
 
-# Any: redis-py's keyword options of a command (withscores=...) and its parsed reply,
-# both as loosely typed as redis-py's own execute_command.
-async def cluster_command(
-    cluster: RedisCluster, key: str, *args: str | bytes | float, **options: Any
-) -> Any:
+async def cluster_command(cluster: RedisCluster, key: str, *args: str | bytes | float) -> object:
     """Run the command ``args``, whose keys share ``key``'s slot, on ``cluster``; its reply.
 
-    Any: the reply, parsed by redis-py (with ``options``). The command goes to the node the
+    The reply is as redis-py parses it. The command goes to the node the
     client's slot map names, and redirections are followed here: MOVED
     patches the map, TRYAGAIN waits a moment, and ASK (a key a slot
     migration has moved already) sends ASKING and the command in one write on
@@ -66,11 +62,11 @@ async def cluster_command(
     asking = False
     for _ in range(_REDIRECTIONS):
         commands = [PipelineCommand(0, "ASKING")] if asking else []
-        commands.append(PipelineCommand(len(commands), *args, **options))
+        commands.append(PipelineCommand(len(commands), *args))
         try:
             _ = await node.execute_pipeline(commands)
         except _LOST:
-            return await cluster.execute_command(*args, **options)
+            return cast(object, await cluster.execute_command(*args))
         # redis-py types a command's result as Any.
         result = cast(object, commands[-1].result)
         if isinstance(result, MovedError):
@@ -87,7 +83,7 @@ async def cluster_command(
         elif isinstance(result, TryAgainError):
             await asyncio.sleep(_TRY_AGAIN_PAUSE)
         elif isinstance(result, _LOST):
-            return await cluster.execute_command(*args, **options)
+            return cast(object, await cluster.execute_command(*args))
         elif isinstance(result, BaseException):
             raise result
         else:
@@ -97,10 +93,10 @@ async def cluster_command(
 
 async def cluster_pipeline(
     cluster: RedisCluster, key: str, commands: Sequence[Sequence[str | bytes | float]]
-) -> list[Any]:
-    """Run ``commands``, all on ``key``'s slot, in one round trip to its node; their replies.
+) -> None:
+    """Run ``commands``, all on ``key``'s slot, in one round trip to its node.
 
-    Any: replies parsed by redis-py. A command the node redirected (MOVED,
+    A command the node redirected (MOVED,
     ASK, TRYAGAIN) had not run there, and runs again alone through
     :func:`cluster_command`; after a lost connection redis-py runs each
     command again, as it would retry any. Raises the first other error.
@@ -112,16 +108,15 @@ async def cluster_pipeline(
     try:
         _ = await node.execute_pipeline(batch)
     except _LOST:
-        return [await cluster.execute_command(*command) for command in commands]
-    replies: list[Any] = []  # Any: replies parsed by redis-py
+        for command in commands:
+            _ = await cluster.execute_command(*command)
+        return
     for command, done in zip(commands, batch, strict=True):
         # redis-py types a command's result as Any.
         result = cast(object, done.result)
         if isinstance(result, AskError | TryAgainError):  # MOVED is an AskError
-            result = await cluster_command(cluster, key, *command)
+            _ = await cluster_command(cluster, key, *command)
         elif isinstance(result, _LOST):
-            result = await cluster.execute_command(*command)
+            _ = await cluster.execute_command(*command)
         elif isinstance(result, BaseException):
             raise result
-        replies.append(result)
-    return replies

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Final, TypeAlias, cast
+from typing import Final, TypeAlias, TypeVar, cast
 
 import msgpack
 import redis.exceptions
@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 _EMPTY_ARRAY: Final = 0x90
+
+_T = TypeVar("_T")
 
 Arg: TypeAlias = "str | bytes | float"
 """A script argument."""
@@ -103,10 +105,7 @@ def reply_strings(reply: object) -> list[bytes]:
     Raises:
         InvalidResponse: the reply is something else.
     """
-    items = cast("list[object]", reply) if isinstance(reply, list) else None
-    if items is None or not all(isinstance(item, bytes) for item in items):
-        raise redis.exceptions.InvalidResponse(f"expected an array of strings, got {reply!r}")
-    return cast("list[bytes]", items)
+    return _array_of(reply, bytes, "strings")
 
 
 def reply_indexes(reply: object) -> list[int]:
@@ -115,10 +114,14 @@ def reply_indexes(reply: object) -> list[int]:
     Raises:
         InvalidResponse: the reply is something else.
     """
+    return _array_of(reply, int, "integers")
+
+
+def _array_of(reply: object, kind: type[_T], what: str) -> list[_T]:
     items = cast("list[object]", reply) if isinstance(reply, list) else None
-    if items is None or not all(isinstance(item, int) for item in items):
-        raise redis.exceptions.InvalidResponse(f"expected an array of integers, got {reply!r}")
-    return cast("list[int]", items)
+    if items is None or not all(isinstance(item, kind) for item in items):
+        raise redis.exceptions.InvalidResponse(f"expected an array of {what}, got {reply!r}")
+    return cast("list[_T]", items)
 
 
 def script_head(packed: bytes) -> bytes:

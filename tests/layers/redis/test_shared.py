@@ -19,6 +19,7 @@ from channels.layers.redis._errors import HostErrors
 from channels.layers.redis._hosts import close_pool, make_pool
 from channels.layers.redis._keys import check_prefix, check_seconds, delete_prefixed, glob_escape
 from channels.layers.redis._loops import LoopStates
+from channels.layers.redis._reader import _popped  # pyright: ignore[reportPrivateUsage]
 from channels.layers.redis._scripts import reply_indexes, reply_strings, script_head
 from tests.layers.redis.conftest import REDIS_URL, LayerMaker
 
@@ -220,6 +221,20 @@ class TestScriptReplies:
     def test_not_indexes_is_refused_naming_it(self, reply: object) -> None:
         with pytest.raises(redis.exceptions.InvalidResponse, match="an array of integers, got"):
             reply_indexes(reply)
+
+
+class TestBlockingPopReplies:
+    def test_a_popped_message_and_a_timeout(self) -> None:
+        assert _popped([b"p{1}c", b"data", b"1700000000.5"]) == ("p{1}c", b"data", 1700000000.5)
+        assert _popped(("p{1}c", b"data", 12.0)) == ("p{1}c", b"data", 12.0)
+        assert _popped(None) is None
+
+    @pytest.mark.parametrize(
+        "reply", [b"a", [b"key", b"data"], [1, b"data", 2.0], [b"k", b"d", None]]
+    )
+    def test_anything_else_is_refused_naming_it(self, reply: object) -> None:
+        with pytest.raises(redis.exceptions.InvalidResponse, match="answered BZPOPMIN with"):
+            _popped(reply)
 
 
 class TestGroupSendScriptLimits:
