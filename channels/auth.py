@@ -304,6 +304,7 @@ class AuthMiddleware(BaseMiddleware):
         if isinstance(user, UserLazyObject) and user._wrapped is empty:
             user._wrapped = await get_user(scope)
 
+    # Any: what the inner application returns, which ASGI ignores (see channels.middleware).
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         """Run the inner application with ``scope["user"]`` resolved."""
         scope = dict(scope)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
-from channels.types import Headers, Scope
+from channels.types import Event, Headers, Scope
 
 __all__ = ["base_scope", "checked_headers", "describe"]
 
@@ -60,7 +60,7 @@ def checked_headers(headers: Iterable[object], given_by: str) -> Headers:
     return cast(Headers, kept)
 
 
-def describe(event: Mapping[str, Any]) -> str:
+def describe(event: Event) -> str:
     """Describe an ASGI event for a failure message: its type and its telling keys."""
     kind = event.get("type")
     if kind in ("websocket.close", "websocket.disconnect"):
