@@ -265,3 +265,38 @@ async def a_send_after_a_cancelled_receive() -> Observation:
         await layer.flush()
         await layer.close_pools()
         await other.close_pools()
+
+
+@scenario
+async def expired_messages_do_not_count_against_capacity() -> Observation:
+    """A channel full of expired messages: does send() and group_send() still deliver?"""
+    import time
+
+    import redis
+
+    layer = _layer(capacity=1, expiry=60)
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    # Every message of the key, rescored as if sent two minutes ago.
+    age = (
+        "for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do "
+        "redis.call('ZADD', KEYS[1], 'XX', ARGV[1], m) end return 1"
+    )
+    seen: dict[str, Observation] = {}
+    try:
+        await layer.group_add("room", "compat.aged")
+        for way in ("send", "group_send"):
+            await layer.send("compat.aged", {"type": "old"})
+            client.eval(age, 1, layer.prefix + "compat.aged", time.time() - 120)
+            try:
+                if way == "send":
+                    await layer.send("compat.aged", {"type": "new"})
+                else:
+                    await layer.group_send("room", {"type": "new"})
+                seen[way] = jsonable(await layer.receive("compat.aged"))
+            except Exception as exc:
+                seen[way] = raised(exc)
+        return seen
+    finally:
+        client.close()
+        await layer.flush()
+        await layer.close_pools()
