@@ -49,7 +49,7 @@ class _SlotCall:
     channels: list[list[str]]
     """Each key's channels, for the indexes of full keys the call returns."""
     tail: list[Arg]
-    """For each key in turn: its capacity and its packed array of channels."""
+    """The keys' capacity, then each key's packed array of channels."""
     packed: bytes
     """``len(keys)`` and the keys, in RESP."""
     packed_tail: bytes
@@ -68,16 +68,16 @@ class Plan:
         for member in members:
             channel = member.decode("utf-8")
             by_key.setdefault(layout.key(channel), []).append(channel)
-        by_slot: dict[int, list[str]] = {}
-        for key in by_key:
-            by_slot.setdefault(key_slot(key.encode("utf-8")), []).append(key)
+        # One call per slot and capacity: the script takes one capacity for its keys.
+        by_call: dict[tuple[int, int], list[str]] = {}
+        for key, names in by_key.items():
+            call = (key_slot(key.encode("utf-8")), layout.capacity(names[0]))
+            by_call.setdefault(call, []).append(key)
         cache: dict[tuple[type, Arg], bytes] = {}
         self._calls: list[_SlotCall] = []
-        for keys in by_slot.values():
+        for (_, capacity), keys in by_call.items():
             channels = [by_key[key] for key in keys]
-            tail: list[Arg] = []
-            for names in channels:
-                tail += [layout.capacity(names[0]), msgpack.packb(names)]
+            tail: list[Arg] = [capacity, *(msgpack.packb(names) for names in channels)]
             packed = pack_args([len(keys), *keys], cache)
             self._calls.append(_SlotCall(keys, channels, tail, packed, pack_args(tail, cache)))
 

@@ -168,9 +168,11 @@ class GroupSender:
         by_key: dict[str, list[str]] = {}
         for channel in members:
             by_key.setdefault(layout.key(channel), []).append(channel)
-        by_shard: dict[int, list[str]] = {}
+        # One call per shard and capacity: the script takes one capacity for its keys.
+        by_call: dict[tuple[int, int], list[str]] = {}
         for key, channels in by_key.items():
-            by_shard.setdefault(layout.shard(channels[0]), []).append(key)
+            call = (layout.shard(channels[0]), layout.capacity(channels[0]))
+            by_call.setdefault(call, []).append(key)
         # Serialise every copy before writing any, so a bad message sends none.
         copy_for: Callable[[list[str]], bytes]
         if self._plain_codec:
@@ -179,13 +181,10 @@ class GroupSender:
         else:
             copy_for = functools.partial(_whole_copy, layout, payload)
         batches: list[tuple[int, list[str], list[Arg]]] = []
-        for shard, keys in by_shard.items():
+        for (shard, capacity), keys in by_call.items():
             # Every copy whole, after an empty head.
-            args: list[Arg] = [now, layout.expired_before(now), layout.ttl(), b""]
-            for key in keys:
-                channels = by_key[key]
-                args.append(layout.capacity(channels[0]))
-                args.append(copy_for(channels))
+            args: list[Arg] = [now, layout.expired_before(now), layout.ttl(), b"", capacity]
+            args += [copy_for(by_key[key]) for key in keys]
             batches.append((shard, keys, args))
         if layout.cluster:
             calls = [(keys, args) for _, keys, args in batches]

@@ -19,6 +19,7 @@ else is retried: a lost connection raises, as a single call would.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Final, TypeAlias, cast
 
@@ -112,10 +113,18 @@ async def _run_by_node(
         node = _node_of(cluster, calls[index])
         by_node.setdefault(node.name, (node, []))[1].append(index)
     batches = list(by_node.values())
-    results = await asyncio.gather(
-        *(_run_batch(node, [packed[index] for index in batch]) for node, batch in batches),
-        return_exceptions=True,
-    )
+    results: list[list[object] | BaseException]
+    if len(batches) == 1:  # one node (a group's member list): no task needed
+        node, batch = batches[0]
+        try:
+            results = [await _run_batch(node, [packed[index] for index in batch])]
+        except Exception as error:  # handled below, as gather's would be
+            results = [error]
+    else:
+        results = await asyncio.gather(
+            *(_run_batch(node, [packed[index] for index in batch]) for node, batch in batches),
+            return_exceptions=True,
+        )
     failure: BaseException | None = None
     lost: list[int] = []
     for (_, batch), result in zip(batches, results, strict=True):
@@ -156,10 +165,15 @@ async def _run_batch(node: ClusterNode, calls: Sequence[bytes]) -> list[object]:
         if not connection.is_connected:
             # redis-py leaves connect() unannotated: it connects and runs the handshake.
             await cast(Callable[[], Awaitable[None]], connection.connect)()
-        await connection.send_packed_command(b"".join(calls), check_health=False)
+        exchange = _exchange(connection, calls)
         timeout = connection.socket_timeout or _READ_TIMEOUT
         try:
-            return await asyncio.wait_for(_read_replies(connection, len(calls)), timeout)
+            if sys.version_info >= (3, 11):
+                # No task per batch, as wait_for makes before Python 3.12.
+                async with asyncio.timeout(timeout):
+                    return await exchange
+            else:
+                return await asyncio.wait_for(exchange, timeout)
         except asyncio.TimeoutError:
             raise RedisTimeoutError(
                 f"{node.name} did not answer {len(calls)} calls in time"
@@ -172,14 +186,21 @@ async def _run_batch(node: ClusterNode, calls: Sequence[bytes]) -> list[object]:
         node.release(connection)
 
 
-async def _read_replies(connection: object, count: int) -> list[object]:
-    # redis-py keeps the socket behind its private stream reader: read it
-    # directly, as the subscriber does, so the replies are split in one pass.
+async def _exchange(connection: object, calls: Sequence[bytes]) -> list[object]:
+    """Write ``calls`` and read their replies on the streams of a connected ``connection``.
+
+    redis-py keeps the socket behind its private stream reader and writer:
+    used directly, as the subscriber does, the replies are split in one pass,
+    and the write makes no task (redis-py's times out with ``wait_for``).
+    """
     reader = getattr(connection, "_reader", None)
-    if not isinstance(reader, asyncio.StreamReader):
-        raise ConnectionError("the cluster connection has no asyncio stream to read replies from")
+    writer = getattr(connection, "_writer", None)
+    if not isinstance(reader, asyncio.StreamReader) or not isinstance(writer, asyncio.StreamWriter):
+        raise ConnectionError("the cluster connection has no asyncio streams to send calls on")
+    writer.writelines(calls)
+    await writer.drain()
     replies = _Replies(reader)
-    return [await replies.next() for _ in range(count)]
+    return [await replies.next() for _ in range(len(calls))]
 
 
 class _Replies:

@@ -163,18 +163,19 @@ return 1
 """)
 
 GROUP_SEND: Final = Script("""
--- KEYS: channel keys of one shard (on a cluster, of one slot). ARGV: now,
--- messages sent before this have expired, key TTL, a head every copy starts
--- with, then per key its capacity and the rest of its copy. Returns the
--- 1-based indexes of full keys.
+-- KEYS: channel keys of one shard (on a cluster, of one slot) that have the
+-- same capacity. ARGV: now, messages sent before this have expired, key TTL,
+-- a head every copy starts with, the keys' capacity, then per key the rest of
+-- its copy. Returns the 1-based indexes of full keys.
+local capacity = tonumber(ARGV[5])
 local full = {}
 for i = 1, #KEYS do
     local count = redis.call('ZCARD', KEYS[i])
     if count > 0 then
         count = count - redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[2])
     end
-    if count < tonumber(ARGV[3 + 2 * i]) then
-        redis.call('ZADD', KEYS[i], ARGV[1], ARGV[4] .. ARGV[4 + 2 * i])
+    if count < capacity then
+        redis.call('ZADD', KEYS[i], ARGV[1], ARGV[4] .. ARGV[5 + i])
         redis.call('EXPIRE', KEYS[i], ARGV[3])
     else
         full[#full + 1] = i

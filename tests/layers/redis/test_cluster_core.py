@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import os
 import re
+import signal
 import time
 import uuid
 from collections import Counter
@@ -24,7 +26,7 @@ import redis.asyncio
 from redis.crc import key_slot
 
 from channels.exceptions import ChannelFull
-from channels.layers.redis import RedisChannelLayer
+from channels.layers.redis import LayerConnectionError, RedisChannelLayer
 from channels.layers.redis._layout import NORMAL_BUCKETS
 from channels.layers.redis._memberships import Memberships
 from channels.testing.layers import Capability, LayerOptions, check_channel_layer
@@ -703,6 +705,48 @@ class TestFailover:
             await layer.flush()
             await layer.close()
             await members.close()
+
+    async def test_a_master_that_stops_answering_fails_group_send_within_the_socket_timeout(
+        self, cluster_set: ClusterSet
+    ) -> None:
+        slots = Slots(cluster_set)
+        prefix = unique("tcs")
+        hosts = [{"cluster": cluster_set.startup_nodes, "socket_timeout": 0.3}]
+        layer = RedisChannelLayer(hosts=hosts, prefix=prefix)
+        group_port = slots.port_of(group_key(prefix, "room"))
+        stopped = next(node for node in cluster_set.masters() if node.port != group_port)
+        on_stopped = slots.pick(
+            stopped.port, lambda n: f"slow{n}.c", lambda c: channel_key(prefix, c)
+        )
+        answering = slots.pick(group_port, lambda n: f"fast{n}.c", lambda c: channel_key(prefix, c))
+        try:
+            for member in (on_stopped, answering):
+                await layer.group_add("room", member)
+            # Both masters know the script and the layer knows the members.
+            await layer.group_send("room", {"type": "first"})
+            for member in (on_stopped, answering):
+                assert await receive(layer, member) == {"type": "first"}
+            pid = int(str(stats(stopped.port, "server")["process_id"]))
+            # It reads nothing and answers nothing, for less than the cluster's failover timeout.
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                with pytest.raises(LayerConnectionError) as raised:
+                    await asyncio.wait_for(layer.group_send("room", {"type": "late"}), WAIT)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert f"127.0.0.1:{stopped.port} did not answer 1 calls in time" in str(raised.value)
+            # The other master's copy was written; the stopped one's batch may
+            # have run once it woke up, but on a connection the layer dropped.
+            assert await receive(layer, answering) == {"type": "late"}
+            await layer.group_send("room", {"type": "after"})
+            assert await receive(layer, answering) == {"type": "after"}
+            got = [(await receive(layer, on_stopped))["type"]]
+            if got == ["late"]:
+                got.append((await receive(layer, on_stopped))["type"])
+            assert got[-1] == "after"
+        finally:
+            await layer.flush()
+            await layer.close()
 
 
 @needs_redis_server

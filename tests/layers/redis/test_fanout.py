@@ -54,19 +54,18 @@ class TestFanoutPlans:
         for (keys, args), data in zip(sends.calls, sends.packed, strict=True):
             assert data == pack_command(("EVALSHA", GROUP_SEND.sha, len(keys), *keys, *args), {})
 
-    def test_each_call_holds_one_slot_and_every_member_once_with_its_capacity(self) -> None:
+    def test_each_call_holds_one_slot_and_capacity_and_every_member_once(self) -> None:
         layout = _layout()
         sends = FanoutPlans(layout).make("room", "d", MEMBERS).sends(HEAD)
         by_key: dict[str, list[str]] = {}
         for (keys, args), channels in zip(sends.calls, sends.channels, strict=True):
             assert len({key_slot(key.encode()) for key in keys}) == 1
             assert list(args[:4]) == HEAD
-            assert len(args) == 4 + 2 * len(keys)
-            for index, key in enumerate(keys):
-                capacity, array = args[4 + 2 * index], args[5 + 2 * index]
+            capacity, *arrays = args[4:]
+            assert len(arrays) == len(keys)
+            for key, array, names in zip(keys, arrays, channels, strict=True):
                 assert isinstance(array, bytes)
-                names: list[str] = msgpack.unpackb(array)
-                assert names == channels[index]
+                assert msgpack.unpackb(array) == names
                 assert {layout.key(name) for name in names} == {key}
                 assert capacity == layout.capacity(names[0])
                 by_key[key] = names
@@ -75,6 +74,16 @@ class TestFanoutPlans:
         )
         # A process's channels share its key: one copy names them all.
         assert by_key[layout.key("proc.x!1")] == ["proc.x!1", "proc.x!2"]
+
+    def test_keys_of_one_slot_with_different_capacities_go_in_separate_calls(self) -> None:
+        layout = _layout()
+        # Both names fall in one bucket, so one slot; "small." channels hold 7.
+        assert layout.shard("a.1") == layout.shard("small.71")
+        sends = FanoutPlans(layout).make("room", "d", [b"a.1", b"small.71"]).sends(HEAD)
+        assert sorted(
+            (args[4], channels)
+            for (_, args), channels in zip(sends.calls, sends.channels, strict=True)
+        ) == [(7, [["small.71"]]), (100, [["a.1"]])]
 
     def test_full_keys_are_reported_by_their_channels(self) -> None:
         sends = FanoutPlans(_layout()).make("room", "d", MEMBERS).sends(HEAD)
